@@ -1,0 +1,75 @@
+"""One settings object for the library, the CLI and the API (environment prefix ``WSIS_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _default_data_dir() -> Path | None:
+    """``../shared/data`` beside the checkout when it exists; otherwise the user's cache."""
+    shared = PROJECT_ROOT.parent / "shared" / "data"
+    if shared.is_dir():
+        return shared
+    return Path.home() / ".cache" / "wsis-lens" / "data"
+
+
+class Settings(BaseSettings):
+    """Every knob in one place. Override any field with ``WSIS_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="WSIS_", env_file=".env", extra="ignore")
+
+    home: Path = Field(PROJECT_ROOT / "var", description="Working state: index, database, token.")
+    corpus_dir: Path = Field(PROJECT_ROOT / "corpus" / "wsis20", description="Default corpus.")
+    taxonomy_dir: Path = Field(PROJECT_ROOT / "corpus" / "taxonomy")
+    models_dir: Path = Field(PROJECT_ROOT / "models", description="Trained tagger artifacts.")
+    data_dir: Path | None = Field(default_factory=_default_data_dir)
+
+    embedding_model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="'all-MiniLM-L6-v2' (bundled), a local sentence-transformers directory, "
+        "or 'hash' / 'hash:DIM' (a fast deterministic fake for tests).",
+    )
+    embedding_backend: Literal["torch", "onnx"] = "torch"
+    embedding_batch_size: int = 32
+
+    index_kind: Literal["flat", "hnsw"] = "flat"
+    chunk_min_words: int = 60
+    chunk_max_words: int = 200
+
+    database_url: str | None = None  # defaults to SQLite under ``home``
+
+    # --- the web service (api/) ----------------------------------------------------------
+    api_token: SecretStr | None = Field(
+        None, description="Bearer token for write endpoints; generated into api_token_file "
+        "on first run when neither is set.")
+    api_token_file: Path | None = Field(None, description="Defaults to home/api-token.")
+    read_requires_token: bool = Field(False, description="Close read endpoints too.")
+    max_upload_mb: float = Field(25.0, gt=0, description="Largest accepted upload (413 above).")
+    max_query_chars: int = Field(2000, gt=0, description="Longest accepted search query.")
+    max_text_chars: int = Field(20000, gt=0, description="Longest accepted text to tag.")
+    max_texts_per_request: int = Field(100, gt=0, description="Texts per /v1/tag call.")
+
+    @field_validator("home", "corpus_dir", "taxonomy_dir", "models_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'wsis.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

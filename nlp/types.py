@@ -1,0 +1,82 @@
+"""Plain value types that flow through the pipeline: load -> chunk -> embed -> index -> search."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+def content_hash(text: str) -> str:
+    """Stable short id for a text: the first 16 hex digits of its SHA-256."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class DocumentMeta:
+    """What a reviewer filters on. ``date`` is kept as written (``2025``, ``2025-01``, ``2025-01-16``)."""
+
+    title: str
+    organization: str = ""
+    kind: str = ""
+    date: str = ""
+    source: str = ""  # file name or URL the document came from
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Document:
+    """A source document's full text and metadata. ``id`` is the hash of the text."""
+
+    id: str
+    text: str
+    meta: DocumentMeta
+
+    @classmethod
+    def from_text(cls, text: str, meta: DocumentMeta) -> Document:
+        return cls(id=content_hash(text), text=text, meta=meta)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A run of whole sentences of one document; ``doc.text[start:end] == text``."""
+
+    id: str
+    doc_id: str
+    index: int  # position of the passage in its document
+    start: int
+    end: int
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: a passage, its document's metadata and a score (higher is better)."""
+
+    passage: Passage
+    meta: DocumentMeta
+    score: float
+    rank: int
+    scores: dict[str, float] = field(default_factory=dict)  # per-retriever scores in hybrid mode
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "score": round(float(self.score), 6),
+            "passage_id": self.passage.id,
+            "doc_id": self.passage.doc_id,
+            "start": self.passage.start,
+            "end": self.passage.end,
+            "text": self.passage.text,
+            "title": self.meta.title,
+            "organization": self.meta.organization,
+            "kind": self.meta.kind,
+            "date": self.meta.date,
+            "source": self.meta.source,
+            "scores": {k: round(float(v), 6) for k, v in self.scores.items()},
+        }

@@ -1,0 +1,239 @@
+"""The library's front door: one object that ingests, indexes and searches.
+
+``Workspace`` ties together the settings, the store (source of truth for documents and
+passages), the embedder and the published FAISS index. The CLI and the API are thin layers
+over it.
+
+    >>> ws = Workspace()                       # settings from WSIS_* environment variables
+    >>> ws.ingest(["corpus/wsis20"])           # read, chunk, store, embed, publish
+    >>> ws.search("connect every school", k=3)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nlp.chunk import Chunker
+from nlp.config import Settings, get_settings
+from nlp.embed import Embedder, load_embedder
+from nlp.errors import DocumentError, IndexNotFoundError
+from nlp.index import VectorIndex, current_version, load_current, publish
+from nlp.load import load_paths, parse_bytes
+from nlp.search import SearchFilters, Searcher
+from nlp.store import Store
+from nlp.types import Document, DocumentMeta, Hit
+
+
+@dataclass
+class IngestResult:
+    """Outcome of an ingest: new documents, ones already stored, and files that failed."""
+
+    added: list[Document] = field(default_factory=list)
+    existing: list[Document] = field(default_factory=list)
+    errors: list[DocumentError] = field(default_factory=list)
+    passages: int = 0
+    index_version: int = 0
+
+    def to_dict(self) -> dict:
+        return {
+            "added": [{"id": d.id, "title": d.meta.title, "source": d.meta.source}
+                      for d in self.added],
+            "existing": [{"id": d.id, "title": d.meta.title, "source": d.meta.source}
+                         for d in self.existing],
+            "errors": [{"path": e.path, "reason": e.reason} for e in self.errors],
+            "passages": self.passages,
+            "index_version": self.index_version,
+        }
+
+
+@dataclass
+class IndexUpdate:
+    """What :meth:`Workspace.update_index` changed."""
+
+    added_documents: int
+    removed_documents: int
+    embedded_passages: int
+    passage_count: int
+    version: int
+    changed: bool
+
+    def to_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+class Workspace:
+    """Settings + store + embedder + index, created lazily on first use.
+
+    Args:
+        settings: defaults to :func:`nlp.config.get_settings`.
+        embedder: an embedder to use instead of the configured one (tests pass a fake).
+    """
+
+    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
+        self.settings = settings or get_settings()
+        self._embedder = embedder
+        self._store: Store | None = None
+        self._index: VectorIndex | None = None
+        self._searcher: Searcher | None = None
+        self._lock = threading.RLock()
+        self.chunker = Chunker(self.settings.chunk_min_words, self.settings.chunk_max_words)
+
+    # ------------------------------------------------------------------ parts
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = load_embedder(self.settings.embedding_model,
+                                           self.settings.embedding_backend)
+        return self._embedder
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.settings.db_url)
+        return self._store
+
+    @property
+    def index_root(self) -> Path:
+        return self.settings.index_dir
+
+    @contextmanager
+    def _write_lock(self) -> Iterator[None]:
+        """Serialise index writers across threads and processes (flock on a lock file)."""
+        self.index_root.mkdir(parents=True, exist_ok=True)
+        with self._lock, (self.index_root / ".lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def index(self, refresh: bool = True) -> VectorIndex:
+        """The live index, reloaded when another process has published a newer version.
+
+        Raises:
+            IndexNotFoundError: nothing has been indexed yet.
+        """
+        with self._lock:
+            live = current_version(self.index_root)
+            if self._index is None or (refresh and live != self._index.version):
+                self._index = load_current(self.index_root, self.embedder.name,
+                                           self.embedder.dimension)
+                self._searcher = None
+            return self._index
+
+    def searcher(self) -> Searcher:
+        with self._lock:
+            index = self.index()
+            if self._searcher is None or self._searcher.index is not index:
+                self._searcher = Searcher(index, self.embedder)
+            return self._searcher
+
+    # ------------------------------------------------------------------ writing
+
+    def _store_document(self, document: Document) -> tuple[bool, int]:
+        passages = self.chunker.chunk(document)
+        added = self.store.add_document(document, passages, json.dumps(self.chunker.settings))
+        return added, len(passages)
+
+    def ingest(self, paths: list[str | Path], update_index: bool = True,
+               show_progress: bool = False) -> IngestResult:
+        """Read files and folders into the store, then bring the index up to date.
+
+        Files that cannot be read are reported in ``errors``; the others still go in.
+        """
+        report = load_paths(list(paths))
+        result = IngestResult(errors=list(report.errors))
+        for document in report.documents:
+            added, count = self._store_document(document)
+            (result.added if added else result.existing).append(document)
+            result.passages += count if added else 0
+        if update_index and (result.added or current_version(self.index_root) == 0):
+            result.index_version = self.update_index(show_progress=show_progress).version
+        else:
+            result.index_version = current_version(self.index_root)
+        return result
+
+    def ingest_bytes(self, data: bytes, filename: str, meta: DocumentMeta | None = None,
+                     update_index: bool = True) -> tuple[Document, bool]:
+        """Ingest one uploaded file. Returns the document and whether it was new.
+
+        Raises:
+            DocumentError: the bytes are not a readable document (nothing is stored).
+        """
+        document = parse_bytes(data, filename, meta)
+        added, _ = self._store_document(document)
+        if update_index and added:
+            try:
+                self.update_index()
+            except BaseException:
+                # Never leave a stored document that the index does not know about.
+                self.store.remove_document(document.id)
+                raise
+        return document, added
+
+    def remove(self, doc_id: str) -> bool:
+        """Delete a document from the store and the index. Returns False if unknown."""
+        removed = self.store.remove_document(doc_id)
+        if removed:
+            self.update_index()
+        return removed
+
+    def update_index(self, rebuild: bool = False, show_progress: bool = False) -> IndexUpdate:
+        """Make the published index match the store, embedding only passages it lacks."""
+        with self._write_lock():
+            embedder = self.embedder
+            try:
+                index = None if rebuild else load_current(self.index_root, embedder.name,
+                                                          embedder.dimension)
+            except IndexNotFoundError:
+                index = None
+            if index is None:
+                index = VectorIndex(embedder.name, embedder.dimension, self.settings.index_kind,
+                                    self.chunker.settings)
+            stored = self.store.document_ids()
+            missing = sorted(stored - set(index.documents))
+            extra = sorted(set(index.documents) - stored)
+            changed = bool(missing or extra or rebuild or current_version(self.index_root) == 0)
+            embedded = 0
+            if extra:
+                index.remove_documents(extra)
+            if missing:
+                passages = self.store.passages(missing)
+                metas = {d: self.store.get_document(d).meta for d in missing}
+                vectors = embedder.encode([p.text for p in passages],
+                                          batch_size=self.settings.embedding_batch_size,
+                                          show_progress=show_progress)
+                index.add(metas, passages, vectors)
+                embedded = len(passages)
+            if changed:
+                publish(index, self.index_root)
+            with self._lock:
+                self._index, self._searcher = index, None
+            return IndexUpdate(len(missing), len(extra), embedded, len(index), index.version,
+                               changed)
+
+    def ensure_ready(self, corpus_dir: str | Path | None = None,
+                     show_progress: bool = False) -> IndexUpdate:
+        """First-run setup: load the default corpus into an empty store, then sync the index."""
+        if self.store.count_documents() == 0:
+            folder = Path(corpus_dir or self.settings.corpus_dir)
+            if folder.is_dir():
+                self.ingest([folder], update_index=False)
+        return self.update_index(show_progress=show_progress)
+
+    # ------------------------------------------------------------------ reading
+
+    def search(self, query: str, k: int = 10, mode: str = "hybrid",
+               filters: SearchFilters | None = None) -> list[Hit]:
+        return self.searcher().search(query, k=k, mode=mode, filters=filters)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
