@@ -50,3 +50,75 @@ def corpus_documents():
     report = load_paths([CORPUS])
     assert not report.errors
     return report.documents
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory):
+    """A throw-away PostgreSQL server on loopback (Debian's binaries), or a skip with the reason.
+
+    ``WSIS_TEST_POSTGRES_URL`` points the tests at an existing server instead.
+    """
+    import glob
+    import shutil
+    import subprocess
+
+    if os.environ.get("WSIS_TEST_POSTGRES_URL"):
+        yield os.environ["WSIS_TEST_POSTGRES_URL"]
+        return
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("psycopg is not installed (pip install 'wsis-lens[postgres]')")
+    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not binaries:
+        pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql)")
+    bindir = Path(binaries[-1]).parent
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="wsis-pg-"))  # outside pytest's 0700 root-owned tree
+    data = base / "data"
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # postgres refuses to run as root
+        if shutil.which("runuser") is None:
+            pytest.skip("running as root without runuser: cannot start PostgreSQL")
+        run_as = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(base, "postgres")
+    port = _free_port()
+    subprocess.run(run_as + [str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U",
+                             "postgres", "--no-sync"], check=True, capture_output=True)
+    subprocess.run(run_as + [str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l",
+                             str(data.parent / "log"), "-o",
+                             f"-p {port} -k {data.parent} -c listen_addresses=127.0.0.1 "
+                             "-c fsync=off", "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(run_as + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
+                                 "stop"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path: Path) -> str:
+    """Run a test once on SQLite and once on a real PostgreSQL server (fresh schema each)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    base = request.getfixturevalue("postgres_url")
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return base.rsplit("/", 1)[0] + f"/{name}"
