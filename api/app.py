@@ -1,0 +1,198 @@
+"""The FastAPI application: ``create_app()`` builds it, its lifespan readies the workspace.
+
+On start the lifespan loads (or, on first run, ingests and indexes) the corpus, loads (or
+builds) the taggers and makes sure an API token exists. Domain errors raised anywhere below
+map to HTTP status codes here, in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import nlp
+from api.deps import ApiContext
+from api.jobs import JobConflict, Retrainer
+from api.routes import documents, feedback, meta, models, search, tag
+from api.security import load_or_create_token
+from api.service import BadRequest, NotFound
+from api.tagging import TaggersUnavailable, TaggingService
+from nlp import feedback as fb
+from nlp.config import Settings, get_settings
+from nlp.errors import (
+    DocumentError,
+    IndexNotFoundError,
+    ManifestMismatchError,
+    UnsupportedFormatError,
+    WsisError,
+)
+from nlp.search import FilterError
+from nlp.workspace import Workspace
+
+log = logging.getLogger("wsis.api")
+
+STATIC_DIR = Path(__file__).parent / "static"
+UPLOAD_PATH = "/v1/documents"
+
+# The page loads nothing from elsewhere (there is no internet to load it from anyway).
+_PAGE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+             "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+             "frame-ancestors 'none'")
+
+
+def _error_status(exc: WsisError) -> int:
+    """Status code of a domain error (most specific class first)."""
+    for cls, code in ((UnsupportedFormatError, 415), (DocumentError, 422), (FilterError, 422),
+                      (BadRequest, 422), (NotFound, 404), (JobConflict, 409),
+                      (TaggersUnavailable, 503), (IndexNotFoundError, 503),
+                      (ManifestMismatchError, 503)):
+        if isinstance(exc, cls):
+            return code
+    if type(exc).__name__ == "EmptyTextError":  # nlp.classify's, without importing it early
+        return 422
+    return 500
+
+
+def _detail(exc: WsisError) -> str:
+    if isinstance(exc, DocumentError):
+        return exc.reason  # the uploaded file's name adds nothing for the uploader
+    return str(exc)
+
+
+class SecurityHeaders:
+    """Headers every response gets; the page also gets a strict Content-Security-Policy (the
+    offline API docs page at /docs is left without one: it uses inline scripts)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        page = not scope["path"].startswith(("/docs", "/redoc"))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                if page:
+                    headers.setdefault("Content-Security-Policy", _PAGE_CSP)
+                    headers.setdefault("X-Frame-Options", "DENY")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class UploadSizeGuard:
+    """Stops an upload body that grows past the limit while it streams in (chunked bodies
+    carry no Content-Length to check up front). The multipart framing around the file gets
+    a little slack; the handler checks the file itself against the exact limit."""
+
+    def __init__(self, app: ASGIApp, limit_bytes: int, slack_bytes: int = 1 << 20) -> None:
+        self.app = app
+        self.limit = limit_bytes
+        self.slack = slack_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or \
+                scope["path"].rstrip("/") != UPLOAD_PATH:
+            await self.app(scope, receive, send)
+            return
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit + self.slack:
+                    raise StarletteHTTPException(
+                        413, f"The upload is larger than the {self.limit / 2**20:g} MB limit")
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+def _build_context(settings: Settings, workspace: Workspace | None) -> ApiContext:
+    workspace = workspace or Workspace(settings)
+    token = load_or_create_token(settings)
+    if token.generated:
+        print(f"WSIS Lens: generated an API token for write requests in {token.origin} "
+              f"(mode 0600). Send it as 'Authorization: Bearer <token>'.", file=sys.stderr)
+    else:
+        print(f"WSIS Lens: write requests need the API token from {token.origin}.",
+              file=sys.stderr)
+    update = workspace.ensure_ready()
+    log.info("index version %s with %s passages", update.version, update.passage_count)
+    fb.create_tables(workspace.store)
+    interrupted = fb.fail_interrupted_jobs(workspace.store)
+    if interrupted:
+        log.warning("%s background job(s) were interrupted by the last shutdown", interrupted)
+    tagging = TaggingService(settings, lambda: workspace.embedder)
+    tagging.load(build=True)
+    retrainer = Retrainer(settings, workspace.store, lambda: workspace.embedder,
+                          on_success=lambda: tagging.load(build=False))
+    return ApiContext(settings, workspace, tagging, token, retrainer)
+
+
+def create_app(settings: Settings | None = None, workspace: Workspace | None = None) -> FastAPI:
+    """The WSIS Lens app.
+
+    Args:
+        settings: defaults to the workspace's, else to ``WSIS_*`` environment variables.
+        workspace: a ready-made workspace (tests pass one with a fake embedder).
+    """
+    if settings is None:
+        settings = workspace.settings if workspace is not None else get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = await run_in_threadpool(_build_context, settings, workspace)
+        app.state.ctx = ctx
+        try:
+            yield
+        finally:
+            ctx.retrainer.wait(timeout=0)
+            ctx.workspace.close()
+
+    app = FastAPI(
+        title="WSIS Lens",
+        version=nlp.__version__,
+        summary="Search, compare and tag WSIS+20 review documents by WSIS Action Line, SDG "
+                "and Global Digital Compact commitment.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(WsisError)
+    async def domain_error(request: Request, exc: WsisError) -> JSONResponse:
+        code = _error_status(exc)
+        if code == 500:
+            log.exception("unhandled domain error", exc_info=exc)
+            return JSONResponse({"detail": "Internal error"}, status_code=500)
+        return JSONResponse({"detail": _detail(exc)}, status_code=code)
+
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(UploadSizeGuard, limit_bytes=int(settings.max_upload_mb * 2**20))
+
+    for module in (meta, search, tag, documents, feedback, models):
+        app.include_router(module.router)
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

@@ -1,0 +1,29 @@
+"""Tag free text with every label scheme."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+
+from api.deps import Context, ReadAccess
+from api.schemas import TagRequest, TagResponse
+
+router = APIRouter(prefix="/v1", tags=["tagging"], dependencies=[ReadAccess])
+
+
+@router.post("/tag", response_model=TagResponse, summary="Suggest Action Lines, SDGs and GDC items")
+def tag(body: TagRequest, ctx: Context) -> dict:
+    """Scores every label of every scheme for each text (the ``wsis tag`` JSON), with the
+    decision threshold and, when ``explain`` is on, the evidence: the sentences that drove a
+    tag (with character offsets), the nearest labelled examples and matched keywords."""
+    limit, most = ctx.settings.max_text_chars, ctx.settings.max_texts_per_request
+    if len(body.texts) > most:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"{len(body.texts)} texts sent; at most {most} per request")
+    for i, text in enumerate(body.texts):
+        if len(text) > limit:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                f"Text {i} is {len(text)} characters long; the limit is {limit}")
+        if not text.strip():
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Text {i} is empty")
+    results = ctx.tagging.tag_texts(body.texts, body.ids, explain=body.explain)
+    return {"models": ctx.tagging.models(), "results": results}

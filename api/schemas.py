@@ -1,0 +1,306 @@
+"""Request and response bodies of the HTTP API (the documented JSON at ``/docs``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SearchMode = Literal["semantic", "lexical", "hybrid"]
+Scheme = Literal["action-lines", "sdgs", "gdc"]
+FeedbackAction = Literal["accept", "reject", "add"]
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,95}$"
+
+
+def _as_list(value: Any) -> Any:
+    """Accept a single string where a list of strings is expected."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- health, taxonomy
+
+
+class IndexInfo(BaseModel):
+    version: int
+    passage_count: int
+    document_count: int
+    embedding_model: str
+    dimension: int
+
+
+class TaggerInfo(BaseModel):
+    available: bool
+    reason: str = ""
+    models: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+    index: IndexInfo
+    taggers: TaggerInfo
+    feedback_count: int
+
+
+class LabelInfo(BaseModel):
+    id: str
+    title: str
+    level: str
+    parent: str | None = None
+    sdgs: list[str] = Field(default_factory=list)
+
+
+class SchemeInfo(BaseModel):
+    version: str
+    labels: list[LabelInfo]
+
+
+class TaxonomyResponse(BaseModel):
+    schemes: dict[str, SchemeInfo]
+    sdg_source: str
+
+
+# --------------------------------------------------------------------------- search
+
+
+class Filters(Strict):
+    """Every given field must hold; a list means "any of these"."""
+
+    organization: list[str] = Field(default_factory=list, max_length=50)
+    kind: list[str] = Field(default_factory=list, max_length=50)
+    document: list[str] = Field(default_factory=list, max_length=200,
+                                description="Document ids.")
+    date_from: str | None = Field(None, examples=["2025-01"], description="YYYY[-MM[-DD]]")
+    date_to: str | None = Field(None, examples=["2025-12-31"])
+    label: list[str] = Field(default_factory=list, max_length=20,
+                             description="Tag ids the passage must carry, e.g. 'C7.e-learning', "
+                             "'4', 'GDC-1.1' (any of them).")
+
+    @field_validator("organization", "kind", "document", "label", mode="before")
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        return _as_list(value)
+
+    @field_validator("date_from", "date_to", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+class SearchRequest(Strict):
+    query: str = Field(..., min_length=1, examples=["connect every school to the internet"])
+    k: int = Field(10, ge=1, le=100)
+    mode: SearchMode = "hybrid"
+    filters: Filters = Field(default_factory=Filters)
+    include_tags: bool = True
+
+
+class TagBrief(BaseModel):
+    label: str
+    score: float
+
+
+class SearchHit(BaseModel):
+    rank: int
+    score: float
+    passage_id: str
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    title: str
+    organization: str
+    kind: str
+    date: str
+    source: str
+    scores: dict[str, float] = Field(default_factory=dict)
+    tags: dict[str, list[TagBrief]] | None = None
+
+
+class SearchResponse(BaseModel):
+    query: str
+    mode: SearchMode
+    index_version: int
+    tags_available: bool
+    results: list[SearchHit]
+
+
+class SimilarRequest(Strict):
+    """Give exactly one of ``passage_id`` and ``text``."""
+
+    passage_id: str | None = Field(None, pattern=_ID)
+    text: str | None = Field(None, min_length=1)
+    k: int = Field(5, ge=1, le=50, description="Documents to return.")
+    per_document: int = Field(3, ge=1, le=10, description="Passages per document.")
+    filters: Filters = Field(default_factory=Filters)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SimilarRequest:
+        if (self.passage_id is None) == (self.text is None):
+            raise ValueError("give exactly one of passage_id and text")
+        return self
+
+
+class SimilarGroup(BaseModel):
+    doc_id: str
+    title: str
+    organization: str
+    kind: str
+    date: str
+    source: str
+    best_score: float
+    passages: list[SearchHit]
+
+
+class SimilarResponse(BaseModel):
+    source: dict[str, Any]
+    index_version: int
+    groups: list[SimilarGroup]
+
+
+# --------------------------------------------------------------------------- tagging
+
+
+class TagRequest(Strict):
+    texts: list[str] = Field(..., min_length=1, examples=[[
+        ("We will connect every school to the internet by 2030 and train teachers in digital "
+         "skills.")]])
+    ids: list[str] | None = Field(None, description="One id per text (default: 0, 1, ...).")
+    explain: bool = Field(True, description="Add evidence: sentences, examples, keywords.")
+
+    @field_validator("texts", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return _as_list(value)
+
+    @model_validator(mode="after")
+    def _ids_match(self) -> TagRequest:
+        if self.ids is not None and len(self.ids) != len(self.texts):
+            raise ValueError(f"ids has {len(self.ids)} entries for {len(self.texts)} texts")
+        return self
+
+
+class TagResponse(BaseModel):
+    models: dict[str, dict[str, Any]]
+    results: list[dict[str, Any]] = Field(
+        ..., description="Per text: id, then for each key (action_lines, sdgs, sdg_targets, "
+        "gdc, gdc_sections, gdc_commitments) every label sorted by score, with label, score, "
+        "predicted and, when explain is on, threshold and evidence.")
+
+
+# --------------------------------------------------------------------------- documents
+
+
+class DocumentInfo(BaseModel):
+    id: str
+    title: str
+    organization: str
+    kind: str
+    date: str
+    source: str
+    passages: int
+
+
+class LabelSummary(BaseModel):
+    label: str
+    title: str
+    passages: int = Field(..., description="Passages where the label is predicted.")
+    share: float
+    mean_score: float
+    top_passages: list[TagBrief] = Field(
+        ..., description="Strongest passages for the label (label = passage id).")
+
+
+class PassageOut(BaseModel):
+    id: str
+    index: int
+    start: int
+    end: int
+    text: str
+    tags: dict[str, list[TagBrief]] | None = None
+
+
+class DocumentDetail(DocumentInfo):
+    tags_available: bool
+    summary: dict[str, list[LabelSummary]] | None = None
+    passage_list: list[PassageOut] = Field(default_factory=list)
+
+
+class UploadResponse(BaseModel):
+    created: bool
+    index_version: int
+    document: DocumentDetail
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentInfo]
+
+
+# --------------------------------------------------------------------------- feedback, models
+
+
+class FeedbackRequest(Strict):
+    """Judge one label on a stored passage (``passage_id``) or on free ``text``."""
+
+    passage_id: str | None = Field(None, pattern=_ID)
+    text: str | None = Field(None, min_length=1)
+    label: str = Field(..., min_length=1, max_length=64, examples=["C7.e-learning"])
+    scheme: Scheme | None = Field(None, description="Inferred from the label when omitted.")
+    action: FeedbackAction
+    score: float | None = Field(None, ge=0, le=1, description="The model's score, if shown.")
+    note: str = Field("", max_length=2000)
+    author: str = Field("", max_length=200)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> FeedbackRequest:
+        if (self.passage_id is None) == (self.text is None):
+            raise ValueError("give exactly one of passage_id and text")
+        return self
+
+
+class FeedbackOut(BaseModel):
+    id: int
+    created: str
+    text: str
+    scheme: str
+    label: str
+    action: str
+    passage_id: str | None = None
+    doc_id: str | None = None
+    score: float | None = None
+    note: str = ""
+    author: str = ""
+
+
+class FeedbackList(BaseModel):
+    count: int
+    feedback: list[FeedbackOut]
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    created: str
+    started: str | None = None
+    finished: str | None = None
+    message: str = ""
+    params: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+
+
+class ModelsResponse(BaseModel):
+    available: bool
+    reason: str = ""
+    models: dict[str, dict[str, Any]]
+    feedback_count: int
+    jobs: list[JobOut]
