@@ -108,10 +108,16 @@ def postgres_url(tmp_path_factory):
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path: Path) -> str:
-    """Run a test once on SQLite and once on a real PostgreSQL server (fresh schema each)."""
+    """Run a test once on SQLite and once on a real PostgreSQL server (fresh database each)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
-    base = request.getfixturevalue("postgres_url")
+    return request.getfixturevalue("database_url_postgresql")
+
+
+@pytest.fixture
+def database_url_postgresql(postgres_url: str) -> str:
+    """A fresh, empty database on the test PostgreSQL server."""
+    base = postgres_url
     import uuid
 
     from sqlalchemy import create_engine, text

@@ -1,0 +1,226 @@
+"""HTTP load and cold start of the running service, on loopback only.
+
+Starts ``uvicorn api.app:create_app`` in a subprocess with a fresh ``WSIS_HOME`` (so start-up
+includes building the index), records
+
+* cold start: process start -> first ``/health`` answer, and -> first ``/v1/search`` answer;
+* for ``/v1/search`` and ``/v1/tag`` at concurrency 1, 8 and 32: throughput, latency
+  p50/p95/p99 and error count, each step bounded by a request count and a time budget.
+
+    python bench/bench_api.py            # writes bench/results/api.md, api.json, api.png
+    python bench/bench_api.py --smoke    # a quick pass, no report
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_index import machine  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+QUERIES = [
+    "connect every school to the internet", "routing security and MANRS",
+    "digital public infrastructure safeguards", "capacity building in developing countries",
+    "multistakeholder Internet governance", "submarine cable resilience",
+    "artificial intelligence standards", "affordable broadband in rural areas",
+    "cybersecurity and trust", "gender digital divide", "open source software",
+    "environmental impact of ICTs", "e-health services", "WSIS Forum and stocktaking",
+    "Internet exchange points", "data governance and privacy",
+]
+TEXTS = [
+    "We will connect every school and hospital to the Internet by 2030, building on Giga.",
+    "Network operators should implement routing security norms to protect the global routing "
+    "system from hijacks and leaks.",
+    "Governments should adopt national digital strategies developed with all stakeholders, "
+    "including civil society and the technical community.",
+    "Training teachers and young people in digital skills is essential for inclusion.",
+    "E-waste and the energy use of data centres must be reduced to meet climate goals.",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    arr = np.asarray(values) * 1000
+    return {f"p{q}": round(float(np.percentile(arr, q)), 1) for q in (50, 95, 99)}
+
+
+async def load_step(base: str, endpoint: str, concurrency: int, requests: int,
+                    budget_s: float) -> dict:
+    rng = random.Random(concurrency)
+    latencies: list[float] = []
+    errors = 0
+    sent = 0
+    deadline = time.perf_counter() + budget_s
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal errors, sent
+        while sent < requests and time.perf_counter() < deadline:
+            sent += 1
+            if endpoint == "/v1/search":
+                body = {"query": rng.choice(QUERIES), "k": 10, "mode": "hybrid"}
+            else:
+                body = {"texts": [rng.choice(TEXTS)], "explain": True}
+            start = time.perf_counter()
+            try:
+                response = await client.post(base + endpoint, json=body)
+                if response.status_code != 200:
+                    errors += 1
+            except httpx.HTTPError:
+                errors += 1
+            latencies.append(time.perf_counter() - start)
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=120) as client:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    return {"endpoint": endpoint, "concurrency": concurrency, "requests": len(latencies),
+            "errors": errors, "seconds": round(elapsed, 2),
+            "throughput_rps": round(len(latencies) / elapsed, 2), **percentiles(latencies)}
+
+
+def start_server(home: Path, port: int, backend: str) -> tuple[subprocess.Popen, float]:
+    env = dict(os.environ, WSIS_HOME=str(home), WSIS_EMBEDDING_BACKEND=backend,
+               HF_HUB_OFFLINE="1", WSIS_API_TOKEN="bench-token")
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
+         "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return proc, started
+
+
+def wait_for(url: str, started: float, proc: subprocess.Popen, timeout: float = 600) -> float:
+    while time.perf_counter() - started < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return time.perf_counter() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", default="torch", choices=["torch", "onnx"])
+    parser.add_argument("--requests", type=int, default=200, help="per step, at most")
+    parser.add_argument("--budget", type=float, default=30.0, help="seconds per step, at most")
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args(argv)
+    levels = [1, 8] if args.smoke else [1, 8, 32]
+    requests = 16 if args.smoke else args.requests
+    budget = 10.0 if args.smoke else args.budget
+
+    home = Path(tempfile.mkdtemp(prefix="wsis-bench-api-"))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc, started = start_server(home, port, args.backend)
+    try:
+        cold_health = wait_for(base + "/health", started, proc)
+        response = httpx.post(base + "/v1/search", json={"query": "school connectivity", "k": 5},
+                              timeout=600)
+        response.raise_for_status()
+        cold_search = time.perf_counter() - started
+        rows = []
+        for endpoint in ("/v1/search", "/v1/tag"):
+            for concurrency in levels:
+                row = asyncio.run(load_step(base, endpoint, concurrency, requests, budget))
+                print(json.dumps(row))
+                rows.append(row)
+        # Warm restart: the index and models already exist on disk.
+        proc.terminate()
+        proc.wait(timeout=30)
+        proc, started = start_server(home, port, args.backend)
+        warm_health = wait_for(base + "/health", started, proc)
+        httpx.post(base + "/v1/search", json={"query": "school connectivity", "k": 5},
+                   timeout=600).raise_for_status()
+        warm_search = time.perf_counter() - started
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(home, ignore_errors=True)
+
+    cold = {"first_health_s": round(cold_health, 2), "first_search_s": round(cold_search, 2),
+            "restart_health_s": round(warm_health, 2), "restart_search_s": round(warm_search, 2)}
+    print(json.dumps(cold))
+    if args.smoke:
+        return 0
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    m = machine()
+    report = {"machine": m, "backend": args.backend, "cold_start": cold, "load": rows,
+              "settings": {"requests_per_step": requests, "budget_s": budget, "workers": 1}}
+    (RESULTS / "api.json").write_text(json.dumps(report, indent=2) + "\n")
+    lines = [
+        "# API under load and cold start", "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}. One uvicorn worker, "
+        f"embedding backend `{args.backend}`, client on the same machine (loopback), "
+        f"at most {requests} requests or {budget:.0f} s per step. `/v1/search` is hybrid, "
+        "k=10, with passage tags; `/v1/tag` tags one text with evidence.", "",
+        "| endpoint | concurrency | requests | errors | req/s | p50 ms | p95 ms | p99 ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(f"| `{r['endpoint']}` | {r['concurrency']} | {r['requests']} | "
+                     f"{r['errors']} | {r['throughput_rps']} | {r['p50']} | {r['p95']} | "
+                     f"{r['p99']} |")
+    lines += ["", "| cold start | seconds |", "| --- | ---: |",
+              f"| fresh home: process start -> first /health | {cold['first_health_s']} |",
+              f"| fresh home: process start -> first /v1/search | {cold['first_search_s']} |",
+              f"| restart: process start -> first /health | {cold['restart_health_s']} |",
+              f"| restart: process start -> first /v1/search | {cold['restart_search_s']} |",
+              "", "Reproduce: `.venv/bin/python bench/bench_api.py`."]
+    (RESULTS / "api.md").write_text("\n".join(lines) + "\n")
+    plot(rows, RESULTS / "api.png")
+    return 0
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for endpoint in sorted({r["endpoint"] for r in rows}):
+        mine = [r for r in rows if r["endpoint"] == endpoint]
+        xs = [r["concurrency"] for r in mine]
+        axes[0].plot(xs, [r["throughput_rps"] for r in mine], marker="o", label=endpoint)
+        axes[1].plot(xs, [r["p95"] for r in mine], marker="o", label=endpoint)
+    axes[0].set(xlabel="concurrency", ylabel="requests/s", title="Throughput", xscale="log")
+    axes[1].set(xlabel="concurrency", ylabel="p95 latency (ms)", title="Tail latency",
+                xscale="log")
+    for ax in axes:
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

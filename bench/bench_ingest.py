@@ -1,0 +1,122 @@
+"""Ingest pipeline throughput against the raw encoder.
+
+Measures, on the same passages and with the same encoder settings:
+
+* raw: ``embedder.encode(passage_texts)`` alone;
+* pipeline: read files -> chunk -> store -> embed -> FAISS add -> publish (``Workspace.ingest``).
+
+The ratio pipeline / raw (passages per second) is the overhead of everything but the model.
+The corpus is the five founding documents copied ``--copies`` times with a distinct first line,
+so every copy is a new document.
+
+    python bench/bench_ingest.py            # full run, writes bench/results/ingest.md
+    python bench/bench_ingest.py --smoke    # a few seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_index import machine  # noqa: E402
+
+from nlp.config import PROJECT_ROOT, Settings  # noqa: E402
+from nlp.embed import load_embedder  # noqa: E402
+from nlp.workspace import Workspace  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def make_corpus(folder: Path, copies: int) -> None:
+    source = PROJECT_ROOT / "corpus" / "wsis20"
+    rows = ["file,title,organization,kind,date"]
+    for copy in range(copies):
+        for path in sorted(source.glob("*.txt")):
+            name = f"c{copy:02d}_{path.name}"
+            (folder / name).write_text(f"Copy {copy}\n\n" + path.read_text(encoding="utf-8"))
+            rows.append(f"{name},Copy {copy} of {path.stem},Org {copy},input,2025")
+    (folder / "manifest.csv").write_text("\n".join(rows) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=4)
+    parser.add_argument("--model", default="all-MiniLM-L6-v2")
+    parser.add_argument("--backend", default="torch", choices=["torch", "onnx"])
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--smoke", action="store_true", help="1 copy, no report file")
+    args = parser.parse_args(argv)
+    copies = 1 if args.smoke else args.copies
+
+    embedder = load_embedder(args.model, args.backend)
+    embedder.encode(["warm up the encoder"] * 8)
+    work = Path(tempfile.mkdtemp(prefix="wsis-bench-ingest-"))
+    try:
+        corpus = work / "corpus"
+        corpus.mkdir()
+        make_corpus(corpus, copies)
+        settings = Settings(home=work / "home", embedding_batch_size=args.batch_size)
+        ws = Workspace(settings, embedder=embedder)
+
+        start = time.perf_counter()
+        result = ws.ingest([corpus])
+        pipeline_s = time.perf_counter() - start
+        texts = [p.text for p in ws.store.passages()]
+        assert len(texts) == result.passages
+
+        start = time.perf_counter()
+        embedder.encode(texts, batch_size=args.batch_size)
+        raw_s = time.perf_counter() - start
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    n = len(texts)
+    words = sum(len(t.split()) for t in texts) / n
+    figures = {
+        "passages": n,
+        "documents": len(result.added),
+        "mean_words_per_passage": round(words, 1),
+        "raw_encode_s": round(raw_s, 2),
+        "pipeline_s": round(pipeline_s, 2),
+        "raw_passages_per_s": round(n / raw_s, 1),
+        "pipeline_passages_per_s": round(n / pipeline_s, 1),
+        "ratio": round(raw_s / pipeline_s, 3),
+        "model": embedder.name,
+        "backend": args.backend,
+        "batch_size": args.batch_size,
+        "machine": machine(),
+    }
+    print(json.dumps(figures, indent=2))
+    if args.smoke:
+        return 0
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "ingest.json").write_text(json.dumps(figures, indent=2) + "\n")
+    m = figures["machine"]
+    (RESULTS / "ingest.md").write_text(
+        "# Ingest pipeline vs raw encoder\n\n"
+        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, faiss {m['faiss']}. "
+        f"Model {embedder.name} ({args.backend}), batch size {args.batch_size}.\n\n"
+        f"Corpus: the five founding documents x {copies} copies = {len(result.added)} documents, "
+        f"{n} passages, {words:.0f} words per passage on average.\n\n"
+        "| stage | seconds | passages/s |\n| --- | ---: | ---: |\n"
+        f"| raw `encode` | {raw_s:.2f} | {n / raw_s:.1f} |\n"
+        f"| read -> chunk -> store -> embed -> index -> publish | {pipeline_s:.2f} | "
+        f"{n / pipeline_s:.1f} |\n\n"
+        f"**Pipeline throughput = {100 * raw_s / pipeline_s:.1f} % of the raw encoder** "
+        "(target: at least 90 %).\n\n"
+        "Reproduce: `.venv/bin/python bench/bench_ingest.py`.\n"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
