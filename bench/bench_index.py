@@ -1,0 +1,422 @@
+"""FAISS index kinds compared on clustered synthetic unit vectors (dim 384, inner product).
+
+For each database size: exact ``IndexFlatIP`` (the ground truth), HNSW (M=32) at two
+efSearch values, IVF-Flat (nlist ~ 4*sqrt(n)) at two nprobe values and IVF-PQ (48 bytes a
+vector) at one. Measured: build time (train + add), serialized index bytes, single-query
+latency p50/p95/p99, batched throughput (64 queries a call) and recall@10 against exact search.
+
+The vectors are a Gaussian mixture projected onto the unit sphere, with clusters of uneven
+size and spread, so neighbours are structured as sentence embeddings are (random uniform
+vectors would make every approximate index look either perfect or useless).
+
+    python bench/bench_index.py            # 10k, 100k, 1M  (~10-15 min on 2 cores)
+    python bench/bench_index.py --smoke    # 5k only         (< 30 s)
+
+Writes ``bench/results/index.md`` and ``bench/results/index.png`` (``--out`` to change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+DIM = 384
+K = 10
+BATCH = 64
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+# --------------------------------------------------------------------------- data
+
+
+def clustered_unit_vectors(
+    n: int, n_queries: int, rng: np.random.Generator, chunk: int = 100_000
+) -> tuple[np.ndarray, np.ndarray]:
+    """Database and query vectors from one Gaussian mixture on the unit sphere.
+
+    ``sqrt(n)`` clusters (at least 16) with Zipf-like sizes; each cluster has its own spread,
+    so some neighbourhoods are tight and some diffuse. Queries are fresh draws, not copies of
+    database rows.
+    """
+    n_clusters = max(16, int(math.sqrt(n)))
+    centres = rng.standard_normal((n_clusters, DIM)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    weights = 1.0 / np.arange(1, n_clusters + 1) ** 0.7
+    weights /= weights.sum()
+    # noise norm ~ spread: 0.5 -> within-cluster cosine ~0.8, 1.2 -> ~0.4
+    spread = rng.uniform(0.5, 1.2, n_clusters).astype(np.float32)
+
+    def draw(count: int) -> np.ndarray:
+        out = np.empty((count, DIM), dtype=np.float32)
+        for start in range(0, count, chunk):
+            size = min(chunk, count - start)
+            labels = rng.choice(n_clusters, size=size, p=weights)
+            noise = rng.standard_normal((size, DIM), dtype=np.float32)
+            noise *= (spread[labels] / math.sqrt(DIM))[:, None]
+            block = centres[labels] + noise
+            block /= np.linalg.norm(block, axis=1, keepdims=True)
+            out[start : start + size] = block
+        return out
+
+    return draw(n), draw(n_queries)
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+@dataclass
+class Row:
+    size: int
+    index: str
+    params: str
+    build_s: float
+    bytes: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    batch_qps: float
+    recall: float
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def single_query_latencies(index: faiss.Index, queries: np.ndarray) -> np.ndarray:
+    """Milliseconds for each ``search`` of one query (what a search request does)."""
+    index.search(queries[:5], K)  # warm caches
+    times = np.empty(len(queries))
+    for i in range(len(queries)):
+        q = queries[i : i + 1]
+        start = time.perf_counter_ns()
+        index.search(q, K)
+        times[i] = (time.perf_counter_ns() - start) / 1e6
+    return times
+
+
+def batched(index: faiss.Index, queries: np.ndarray) -> tuple[np.ndarray, float]:
+    """All queries in calls of ``BATCH``: returns ids and queries per second."""
+    ids = np.empty((len(queries), K), dtype=np.int64)
+    start = time.perf_counter()
+    for s in range(0, len(queries), BATCH):
+        _, ids[s : s + BATCH] = index.search(queries[s : s + BATCH], K)
+    return ids, len(queries) / (time.perf_counter() - start)
+
+
+def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
+    hits = sum(len(set(f) & set(t)) for f, t in zip(found, truth))
+    return hits / truth.size
+
+
+def measure(
+    size: int,
+    name: str,
+    params: str,
+    index: faiss.Index,
+    build_s: float,
+    queries: np.ndarray,
+    single: np.ndarray,
+    truth: np.ndarray,
+    note: str = "",
+) -> Row:
+    latencies = single_query_latencies(index, single)
+    ids, qps = batched(index, queries)
+    row = Row(
+        size=size,
+        index=name,
+        params=params,
+        build_s=build_s,
+        bytes=len(faiss.serialize_index(index)),
+        p50_ms=float(np.percentile(latencies, 50)),
+        p95_ms=float(np.percentile(latencies, 95)),
+        p99_ms=float(np.percentile(latencies, 99)),
+        batch_qps=qps,
+        recall=recall_at_k(ids, truth),
+        note=note,
+    )
+    print(
+        f"  {name:<9} {params:<22} build {build_s:7.1f}s  {row.bytes / 2**20:8.1f} MiB  "
+        f"p50 {row.p50_ms:7.3f} ms  p95 {row.p95_ms:7.3f}  qps(64) {qps:9.0f}  "
+        f"recall@10 {row.recall:.3f}",
+        flush=True,
+    )
+    return row
+
+
+def add_with_budget(index: faiss.Index, data: np.ndarray, budget_s: float) -> tuple[float, int]:
+    """Add in chunks; stop once ``budget_s`` is spent. Returns (seconds, vectors added)."""
+    start = time.perf_counter()
+    added = 0
+    for s in range(0, len(data), 50_000):
+        index.add(data[s : s + 50_000])
+        added = min(len(data), s + 50_000)
+        if time.perf_counter() - start > budget_s and added < len(data):
+            break
+    return time.perf_counter() - start, added
+
+
+def run_size(n: int, args: argparse.Namespace, rng: np.random.Generator) -> list[Row]:
+    n_queries = args.queries
+    n_single = args.single if n < 1_000_000 else max(100, args.single * 3 // 5)
+    print(f"\n== n = {n:,} ==", flush=True)
+    t = time.perf_counter()
+    data, queries = clustered_unit_vectors(n, n_queries, rng)
+    print(f"  data {time.perf_counter() - t:.1f}s", flush=True)
+    single = queries[:n_single]
+    rows: list[Row] = []
+
+    # Exact search: ground truth and the baseline.
+    t = time.perf_counter()
+    flat = faiss.IndexFlatIP(DIM)
+    flat.add(data)
+    build = time.perf_counter() - t
+    _, truth = flat.search(queries, K)
+    rows.append(measure(n, "Flat", "exact", flat, build, queries, single, truth))
+    del flat
+    gc.collect()
+
+    # HNSW: graph over the raw vectors.
+    hnsw = faiss.IndexHNSWFlat(DIM, 32, faiss.METRIC_INNER_PRODUCT)
+    hnsw.hnsw.efConstruction = 40
+    build, added = add_with_budget(hnsw, data, args.hnsw_budget)
+    note = ""
+    if added < n:
+        note = (
+            f"build stopped by the {args.hnsw_budget:.0f} s budget after {added:,} vectors; "
+            f"projected full build ~{build * n / added:.0f} s; recall vs exact over all {n:,}"
+        )
+    for ef in (64, 128):
+        hnsw.hnsw.efSearch = ef
+        rows.append(
+            measure(
+                n, "HNSW", f"M=32 efC=40 efSearch={ef}", hnsw, build, queries, single, truth, note
+            )
+        )
+    del hnsw
+    gc.collect()
+
+    # IVF-Flat: k-means cells, exact distances within the probed cells.
+    nlist = max(16, round(4 * math.sqrt(n)))
+    train = data[rng.choice(n, size=min(n, 39 * nlist), replace=False)]
+    t = time.perf_counter()
+    quantizer = faiss.IndexFlatIP(DIM)
+    ivf = faiss.IndexIVFFlat(quantizer, DIM, nlist, faiss.METRIC_INNER_PRODUCT)
+    ivf.train(train)
+    ivf.add(data)
+    build = time.perf_counter() - t
+    for nprobe in (8, 32):
+        ivf.nprobe = nprobe
+        rows.append(
+            measure(
+                n, "IVF-Flat", f"nlist={nlist} nprobe={nprobe}", ivf, build, queries, single, truth
+            )
+        )
+    del ivf, quantizer
+    gc.collect()
+
+    # IVF-PQ: 48 sub-quantizers x 8 bits = 48 bytes a vector (32x smaller than float32).
+    # PQ codebooks (256 centroids each) need far fewer points than the coarse k-means.
+    if not args.no_pq and n >= 100_000:  # compression only matters for large indexes
+        t = time.perf_counter()
+        quantizer = faiss.IndexFlatIP(DIM)
+        ivfpq = faiss.IndexIVFPQ(quantizer, DIM, nlist, 48, 8, faiss.METRIC_INNER_PRODUCT)
+        ivfpq.train(train[:65_536] if nlist * 39 > 65_536 else train)
+        ivfpq.add(data)
+        build = time.perf_counter() - t
+        ivfpq.nprobe = 32
+        rows.append(
+            measure(
+                n, "IVF-PQ", f"nlist={nlist} m=48 nprobe=32", ivfpq, build, queries, single, truth
+            )
+        )
+        del ivfpq, quantizer
+    del data
+    gc.collect()
+    return rows
+
+
+# --------------------------------------------------------------------------- report
+
+
+def machine() -> dict[str, str]:
+    info = {
+        "python": platform.python_version(),
+        "faiss": faiss.__version__,
+        "numpy": np.__version__,
+    }
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        model = next(
+            line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if "model name" in line
+        )
+        flags = next(
+            line.split(":", 1)[1].split()
+            for line in cpuinfo.splitlines()
+            if line.startswith("flags")
+        )
+        simd = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni") if f in flags]
+        info["cpu"] = f"{model} ({', '.join(simd)})"
+    except (OSError, StopIteration):
+        info["cpu"] = platform.processor() or "unknown"
+    info["cores"] = str(os.cpu_count())
+    info["load"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return info
+
+
+def recommend(rows: list[Row], min_recall: float) -> dict[int, Row]:
+    """Per size: the configuration with the lowest p95 latency among those with
+    recall@10 >= ``min_recall`` (exact search qualifies by definition)."""
+    best: dict[int, Row] = {}
+    for row in rows:
+        if row.recall < min_recall or row.note:
+            continue
+        if row.size not in best or row.p95_ms < best[row.size].p95_ms:
+            best[row.size] = row
+    return best
+
+
+def plot(rows: list[Row], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = sorted({r.size for r in rows})
+    fig, axes = plt.subplots(1, len(sizes), figsize=(5 * len(sizes), 4), squeeze=False)
+    markers = {"Flat": "s", "HNSW": "o", "IVF-Flat": "^", "IVF-PQ": "v"}
+    for ax, size in zip(axes[0], sizes):
+        for row in (r for r in rows if r.size == size):
+            ax.scatter(row.p50_ms, row.recall, marker=markers[row.index], s=60, label=row.index)
+            ax.annotate(
+                row.params.split()[-1],
+                (row.p50_ms, row.recall),
+                fontsize=7,
+                xytext=(4, -10),
+                textcoords="offset points",
+            )
+        ax.set_xscale("log")
+        ax.set_xlabel("single-query latency p50 (ms, log)")
+        ax.set_ylabel("recall@10 vs exact")
+        ax.set_title(f"n = {size:,}, dim {DIM}")
+        ax.grid(alpha=0.3)
+        handles, labels = ax.get_legend_handles_labels()
+        unique = dict(zip(labels, handles))
+        ax.legend(unique.values(), unique.keys(), fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(rows: list[Row], args: argparse.Namespace, elapsed: float, out: Path) -> Path:
+    info = machine()
+    best = recommend(rows, args.min_recall)
+    lines = [
+        "# FAISS index benchmark",
+        "",
+        (
+            f"Generated by `python bench/bench_index.py{' --smoke' if args.smoke else ''}` "
+            f"in {elapsed / 60:.1f} min on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}."
+        ),
+        "",
+        (
+            f"- Machine: {info['cores']} cores, {info['cpu']}; load average (1/5/15 min) at the "
+            f"start {args.load_at_start}, at the end "
+            f"{info['load']} (the machine is shared, so latencies carry some noise)."
+        ),
+        (
+            f"- Libraries: faiss-cpu {info['faiss']}, numpy {info['numpy']}, Python {info['python']}; "
+            f"faiss OpenMP threads {faiss.omp_get_max_threads()}."
+        ),
+        (
+            f"- Data: clustered unit vectors, dim {DIM}, inner product (= cosine); "
+            f"{args.queries} fresh queries; k = {K}."
+        ),
+        (
+            f"- Single-query latency: one `search` call per query, {args.single} queries "
+            f"({max(100, args.single * 3 // 5)} at 1M). Batched: calls of {BATCH} queries."
+        ),
+        (
+            "- Bytes: length of `faiss.serialize_index` (what `write_index` stores; about the RAM "
+            "the index holds)."
+        ),
+        "- Build: train + add, seconds of wall time.",
+        "",
+        (
+            "| n | index | parameters | build s | MiB | p50 ms | p95 ms | p99 ms "
+            "| batch q/s | recall@10 |"
+        ),
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.size:,} | {r.index} | {r.params} | {r.build_s:.1f} | {r.bytes / 2**20:.1f} "
+            f"| {r.p50_ms:.3f} | {r.p95_ms:.3f} | {r.p99_ms:.3f} | {r.batch_qps:,.0f} "
+            f"| {r.recall:.3f} |"
+        )
+    notes = [r for r in rows if r.note]
+    if notes:
+        lines += ["", "Notes:"] + [f"- {r.size:,} {r.index} {r.params}: {r.note}" for r in notes]
+    lines += [
+        "",
+        "![recall vs latency](index.png)",
+        "",
+        "## Recommended default per size",
+        "",
+        (
+            f"Rule: the lowest p95 single-query latency among configurations with recall@10 >= "
+            f"{args.min_recall}."
+        ),
+        "",
+    ]
+    for size, row in sorted(best.items()):
+        flat = next(r for r in rows if r.size == size and r.index == "Flat")
+        lines.append(
+            f"- **{size:,} vectors: {row.index} ({row.params})** — p95 {row.p95_ms:.2f} ms vs "
+            f"{flat.p95_ms:.2f} ms exact, recall@10 {row.recall:.3f}, build {row.build_s:.0f} s, "
+            f"{row.bytes / 2**20:.0f} MiB."
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    report = out / "index.md"
+    report.write_text("\n".join(lines) + "\n")
+    plot(rows, out / "index.png")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="one tiny size, < 30 s")
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--queries", type=int, default=1000, help="queries for recall/batch")
+    parser.add_argument("--single", type=int, default=500, help="queries timed one at a time")
+    parser.add_argument("--hnsw-budget", type=float, default=480.0, help="HNSW add budget, s")
+    parser.add_argument("--min-recall", type=float, default=0.95)
+    parser.add_argument("--no-pq", action="store_true", help="skip IVF-PQ")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.sizes, args.queries, args.single = "5000", 200, 100
+        if args.out == RESULTS:
+            args.out = RESULTS / "smoke"
+    faiss.omp_set_num_threads(args.threads)
+    rng = np.random.default_rng(args.seed)
+    start = time.perf_counter()
+    args.load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    rows: list[Row] = []
+    for n in (int(s) for s in args.sizes.split(",")):
+        rows += run_size(n, args, rng)
+    report = write_report(rows, args, time.perf_counter() - start, args.out)
+    print(f"\nwrote {report} in {(time.perf_counter() - start) / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
