@@ -1,0 +1,754 @@
+"""Taggers: one interface, one implementation per label scheme.
+
+A tagger scores every label of its scheme for a text in [0, 1] and marks the labels whose score
+reaches that label's calibrated threshold. The scoring is cheap math on one embedding per text:
+
+* **prototype similarity** - cosine between the text and each label's prototype (the mean
+  embedding of its taxonomy texts), mapped to a logit ``scale * cos + shift``;
+* **supervised head** - one-vs-rest logistic weights on the embedding (trained where labelled
+  data exists; see :mod:`nlp.train`);
+* the two logits are blended with a weight chosen by cross-validation, then mapped to a
+  probability by a Platt sigmoid fitted on held-out folds.
+
+Evidence (sentences that drove a tag with character offsets, nearest labelled examples and
+matched taxonomy keywords) is computed from per-sentence embeddings with the same layers.
+
+Saved taggers are directories: ``manifest.json`` (labels, thresholds, embedding model, data
+hashes, metrics), ``weights.npz`` (no pickle), ``examples.json`` and ``keywords.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from nlp.errors import ManifestMismatchError, ModelNotFoundError, WsisError
+from nlp.taxonomy import ACTION_LINES, GDC, SDGS
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+WEIGHTS = "weights.npz"
+EXAMPLES = "examples.json"
+KEYWORDS = "keywords.json"
+
+
+class EmptyTextError(WsisError):
+    """A text to tag is empty or whitespace only."""
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
+
+
+# --------------------------------------------------------------------------------------------
+# Scoring layer: the numeric core shared by every scheme
+
+
+@dataclass
+class ScoringLayer:
+    """Scores one flat label set from embeddings.
+
+    Attributes:
+        labels: label ids, one per column.
+        prototypes: ``(L, d)`` unit rows, or an empty ``(0, d)`` array when unused.
+        proto_scale, proto_shift: prototype logit ``scale * cos + shift``.
+        weights, bias: supervised head ``(L, d)`` and ``(L,)``; ``None`` for zero-shot.
+        blend: weight of the prototype logit (``1.0`` means zero-shot only).
+        calib_a, calib_b: Platt sigmoid on the blended logit.
+        thresholds: per-label decision thresholds on the calibrated score.
+        threshold_source: how each threshold was chosen (``"held-out F1"``, ``"shrunk"``, ...).
+    """
+
+    labels: list[str]
+    prototypes: np.ndarray
+    proto_scale: float = 10.0
+    proto_shift: float = -5.0
+    weights: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    blend: float = 1.0
+    calib_a: float = 1.0
+    calib_b: float = 0.0
+    thresholds: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    threshold_source: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if len(self.thresholds) == 0:
+            self.thresholds = np.full(len(self.labels), 0.5)
+            self.threshold_source = ["default"] * len(self.labels)
+
+    def prototype_logits(self, vectors: np.ndarray) -> np.ndarray:
+        return self.proto_scale * (vectors @ self.prototypes.T) + self.proto_shift
+
+    def head_logits(self, vectors: np.ndarray) -> np.ndarray:
+        if self.weights is None or self.bias is None:
+            return np.zeros((vectors.shape[0], len(self.labels)), dtype=np.float32)
+        return vectors @ self.weights.T + self.bias
+
+    def logits(self, vectors: np.ndarray) -> np.ndarray:
+        if self.weights is None or self.blend >= 1.0:
+            return self.prototype_logits(vectors)
+        if self.blend <= 0.0 or self.prototypes.shape[0] == 0:
+            return self.head_logits(vectors)
+        return self.blend * self.prototype_logits(vectors) + (1.0 - self.blend) * (
+            self.head_logits(vectors)
+        )
+
+    def proba(self, vectors: np.ndarray) -> np.ndarray:
+        """Calibrated scores ``(n, L)`` in [0, 1]."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        return _sigmoid(self.calib_a * self.logits(vectors) + self.calib_b)
+
+    # --- persistence ----------------------------------------------------------------------
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        out = {f"{prefix}.prototypes": self.prototypes.astype(np.float32)}
+        if self.weights is not None and self.bias is not None:
+            out[f"{prefix}.weights"] = self.weights.astype(np.float32)
+            out[f"{prefix}.bias"] = self.bias.astype(np.float32)
+        out[f"{prefix}.thresholds"] = np.asarray(self.thresholds, dtype=np.float64)
+        return out
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "labels": self.labels,
+            "proto_scale": float(self.proto_scale),
+            "proto_shift": float(self.proto_shift),
+            "blend": float(self.blend),
+            "calib_a": float(self.calib_a),
+            "calib_b": float(self.calib_b),
+            "has_head": self.weights is not None,
+            "thresholds": {lab: round(float(t), 6) for lab, t in zip(self.labels, self.thresholds)},
+            "threshold_source": dict(zip(self.labels, self.threshold_source)),
+        }
+
+    @classmethod
+    def from_saved(cls, config: dict[str, Any], arrays: Any, prefix: str) -> ScoringLayer:
+        has_head = bool(config.get("has_head"))
+        return cls(
+            labels=list(config["labels"]),
+            prototypes=np.asarray(arrays[f"{prefix}.prototypes"], dtype=np.float32),
+            proto_scale=float(config["proto_scale"]),
+            proto_shift=float(config["proto_shift"]),
+            weights=np.asarray(arrays[f"{prefix}.weights"], dtype=np.float32) if has_head else None,
+            bias=np.asarray(arrays[f"{prefix}.bias"], dtype=np.float32) if has_head else None,
+            blend=float(config["blend"]),
+            calib_a=float(config["calib_a"]),
+            calib_b=float(config["calib_b"]),
+            thresholds=np.asarray(arrays[f"{prefix}.thresholds"], dtype=np.float64),
+            threshold_source=[config["threshold_source"][lab] for lab in config["labels"]],
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Evidence helpers
+
+
+_TOKEN = re.compile(r"\w+(?:[-'’.]\w+)*", re.UNICODE)
+
+
+class KeywordMatcher:
+    """Case-insensitive whole-word matching of many keyword phrases, by token n-gram lookup."""
+
+    def __init__(self, keywords: dict[str, Sequence[str]], max_words: int = 6) -> None:
+        self.keywords = {label: list(words) for label, words in keywords.items()}
+        self._table: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+        self.max_words = 1
+        for label, words in self.keywords.items():
+            for word in words:
+                key = tuple(t.lower() for t in _TOKEN.findall(word))
+                if not key or len(key) > max_words:
+                    continue
+                self._table.setdefault(key, []).append((label, word))
+                self.max_words = max(self.max_words, len(key))
+
+    def find(self, text: str) -> dict[str, list[KeywordMatch]]:
+        """``{label: [KeywordMatch, ...]}`` with offsets into ``text``."""
+        tokens = [(m.group(0).lower(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+        out: dict[str, list[KeywordMatch]] = {}
+        for i in range(len(tokens)):
+            for n in range(1, self.max_words + 1):
+                if i + n > len(tokens):
+                    break
+                key = tuple(t[0] for t in tokens[i : i + n])
+                for label, word in self._table.get(key, ()):
+                    out.setdefault(label, []).append(
+                        KeywordMatch(word, tokens[i][1], tokens[i + n - 1][2])
+                    )
+        return out
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Sentence spans of ``text`` (spaCy sentencizer via :mod:`nlp.chunk`); whole text if none."""
+    from nlp.chunk import split_sentences
+
+    spans = split_sentences(text)
+    if not spans:
+        stripped = text.strip()
+        start = text.find(stripped) if stripped else 0
+        spans = [(start, start + len(stripped))]
+    return spans
+
+
+# --------------------------------------------------------------------------------------------
+# Result types
+
+
+@dataclass(frozen=True)
+class KeywordMatch:
+    keyword: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class SentenceEvidence:
+    """A sentence of the input that supports a tag; ``text[start:end] == sentence``."""
+
+    start: int
+    end: int
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class ExampleEvidence:
+    """A labelled training example close to the input (snippet only; full text in data dir)."""
+
+    id: str
+    label: str
+    source: str
+    snippet: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    """One label's score for one text, with evidence when it was requested."""
+
+    label: str
+    score: float
+    predicted: bool
+    threshold: float
+    sentences: tuple[SentenceEvidence, ...] = ()
+    examples: tuple[ExampleEvidence, ...] = ()
+    keywords: tuple[KeywordMatch, ...] = ()
+
+    def to_dict(self, evidence: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "label": self.label,
+            "score": round(float(self.score), 6),
+            "predicted": bool(self.predicted),
+        }
+        if evidence:
+            out["threshold"] = round(float(self.threshold), 6)
+            out["sentences"] = [asdict(s) for s in self.sentences]
+            out["examples"] = [asdict(e) for e in self.examples]
+            out["keywords"] = [asdict(k) for k in self.keywords]
+        return out
+
+
+@dataclass(frozen=True)
+class TextTags:
+    """Every label of every requested scheme for one text, keyed like the ``wsis tag`` contract
+    (``action_lines``, ``sdgs``, ``sdg_targets``, ``gdc``, ``gdc_sections``, ``gdc_commitments``).
+    Each list holds every label of that key, sorted by score descending."""
+
+    text: str
+    tags: dict[str, list[LabelScore]]
+    consistency: dict[str, list[str]] = field(default_factory=dict)
+
+    def predicted(self, key: str) -> list[str]:
+        return [t.label for t in self.tags.get(key, []) if t.predicted]
+
+    def to_dict(self, evidence: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            key: [t.to_dict(evidence) for t in values] for key, values in self.tags.items()
+        }
+        if self.consistency:
+            out["matrix_consistency"] = self.consistency
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# Taggers
+
+
+class Tagger:
+    """Base class: scores every label of one scheme from text embeddings.
+
+    Subclasses fix the scheme, the output keys and how hierarchical labels combine.
+    """
+
+    scheme: ClassVar[str] = ""
+    keys: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        layers: dict[str, ScoringLayer],
+        embedding: dict[str, Any],
+        manifest: dict[str, Any] | None = None,
+        bank: np.ndarray | None = None,
+        bank_meta: list[dict[str, str]] | None = None,
+        keywords: dict[str, list[str]] | None = None,
+    ) -> None:
+        self.layers = layers
+        self.embedding = embedding  # {"name": ..., "dimension": ...}
+        self.manifest = manifest or {}
+        self.bank = bank if bank is not None else np.zeros((0, embedding["dimension"]), np.float16)
+        self.bank_meta = bank_meta or []
+        self.keywords = keywords or {}
+        self._matcher = KeywordMatcher(self.keywords)
+        self._bank_rows: dict[str, np.ndarray] = {}
+        labels = np.array([m["label"] for m in self.bank_meta])
+        for label in set(labels.tolist()):
+            self._bank_rows[label] = np.flatnonzero(labels == label)
+
+    # --- scoring --------------------------------------------------------------------------
+    def score_vectors(self, vectors: np.ndarray) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
+        """``{key: (labels, scores (n, L), predicted (n, L) bool)}`` for embedded texts."""
+        raise NotImplementedError
+
+    def labels(self) -> dict[str, list[str]]:
+        return {key: labs for key, (labs, _, _) in self.score_vectors(
+            np.zeros((1, self.embedding["dimension"]), np.float32)).items()}
+
+    def thresholds(self, key: str) -> dict[str, float]:
+        """Decision threshold of every label under ``key``."""
+        raise NotImplementedError
+
+    def check_embedder(self, embedder: Any) -> None:
+        """Raise :class:`ManifestMismatchError` if ``embedder`` differs from the training one."""
+        want = (self.embedding["name"], int(self.embedding["dimension"]))
+        have = (embedder.name, int(embedder.dimension))
+        if want != have:
+            raise ManifestMismatchError(
+                f"{self.scheme} tagger was trained with embedding model {want[0]!r} "
+                f"(dimension {want[1]}) but the configured embedder is {have[0]!r} "
+                f"(dimension {have[1]})"
+            )
+
+    def predict(self, texts: Sequence[str], embedder: Any) -> list[TextTags]:
+        """Scores only (one encoder call for all texts, no evidence)."""
+        self.check_embedder(embedder)
+        vectors = embedder.encode(list(texts))
+        return self.build(texts, vectors)
+
+    def build(
+        self,
+        texts: Sequence[str],
+        vectors: np.ndarray,
+        sentence_vectors: list[tuple[list[tuple[int, int]], np.ndarray]] | None = None,
+        max_sentences: int = 3,
+        max_examples: int = 3,
+    ) -> list[TextTags]:
+        """Turn embeddings into :class:`TextTags`; add evidence when sentence vectors are given."""
+        scored = self.score_vectors(vectors)
+        sentence_scores: list[dict[str, tuple[list[str], np.ndarray, np.ndarray]]] = []
+        if sentence_vectors is not None:
+            sentence_scores = [self.score_vectors(sv) for _, sv in sentence_vectors]
+        bank = self.bank.astype(np.float32) if len(self.bank) and sentence_vectors else None
+        results: list[TextTags] = []
+        for i, text in enumerate(texts):
+            keyword_hits = self._matcher.find(text) if sentence_vectors is not None else {}
+            bank_sims = bank @ vectors[i] if bank is not None else None
+            tags: dict[str, list[LabelScore]] = {}
+            for key, (labels, scores, predicted) in scored.items():
+                thresholds = self.thresholds(key)
+                top = scores.argmax(axis=1) if scores.shape[1] else np.zeros(len(texts), int)
+                row: list[LabelScore] = []
+                for j, label in enumerate(labels):
+                    sentences: tuple[SentenceEvidence, ...] = ()
+                    examples: tuple[ExampleEvidence, ...] = ()
+                    keywords: tuple[KeywordMatch, ...] = ()
+                    # evidence for predicted labels, and for the top label of every key
+                    if sentence_vectors is not None and (predicted[i, j] or j == top[i]):
+                        spans, _ = sentence_vectors[i]
+                        s_labels, s_scores, _ = sentence_scores[i][key]
+                        col = s_scores[:, j]
+                        order = np.argsort(-col)[:max_sentences]
+                        sentences = tuple(
+                            SentenceEvidence(spans[k][0], spans[k][1],
+                                             text[spans[k][0] : spans[k][1]], float(col[k]))
+                            for k in order
+                        )
+                        keywords = tuple(keyword_hits.get(label, ()))
+                        examples = self._nearest_examples(label, bank_sims, max_examples)
+                    row.append(
+                        LabelScore(label, float(scores[i, j]), bool(predicted[i, j]),
+                                   float(thresholds[label]), sentences, examples, keywords)
+                    )
+                row.sort(key=lambda t: (-t.score, t.label))
+                tags[key] = row
+            results.append(TextTags(text, tags))
+        return results
+
+    def _nearest_examples(
+        self, label: str, sims: np.ndarray | None, k: int
+    ) -> tuple[ExampleEvidence, ...]:
+        rows = self._bank_rows.get(label)
+        if sims is None or rows is None or len(rows) == 0:
+            return ()
+        best = rows[np.argsort(-sims[rows])[:k]]
+        return tuple(
+            ExampleEvidence(self.bank_meta[r]["id"], label, self.bank_meta[r]["source"],
+                            self.bank_meta[r]["snippet"], float(sims[r]))
+            for r in best
+        )
+
+    # --- persistence ----------------------------------------------------------------------
+    def save(self, path: Path, extra_manifest: dict[str, Any] | None = None) -> Path:
+        """Write the tagger to ``path`` atomically (temp dir, fsync, rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        arrays: dict[str, np.ndarray] = {}
+        for name, layer in self.layers.items():
+            arrays.update(layer.arrays(name))
+        arrays["bank.embeddings"] = self.bank.astype(np.float16)
+        np.savez_compressed(tmp / WEIGHTS, **arrays)
+        (tmp / EXAMPLES).write_text(json.dumps(self.bank_meta, ensure_ascii=False, indent=0))
+        (tmp / KEYWORDS).write_text(json.dumps(self.keywords, ensure_ascii=False, indent=0))
+        manifest = {
+            **self.manifest,
+            **(extra_manifest or {}),
+            "format_version": FORMAT_VERSION,
+            "kind": "tagger",
+            "scheme": self.scheme,
+            "tagger_class": type(self).__name__,
+            "embedding": {"name": self.embedding["name"],
+                          "dimension": int(self.embedding["dimension"])},
+            "layers": {name: layer.config() for name, layer in self.layers.items()},
+        }
+        manifest.setdefault("created", datetime.now(UTC).isoformat(timespec="seconds"))
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+        readme = manifest.get("model_card")
+        if readme:
+            (tmp / "README.md").write_text(readme)
+        for child in tmp.iterdir():
+            with open(child, "rb") as handle:
+                os.fsync(handle.fileno())
+        self.manifest = manifest
+        if path.exists():
+            old = path.with_name(path.name + ".old")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: Path, embedder: Any | None = None) -> Tagger:
+        """Load a saved tagger; with ``embedder``, check it matches the manifest.
+
+        Raises:
+            ModelNotFoundError: no manifest at ``path``.
+            ManifestMismatchError: wrong scheme or embedding model.
+        """
+        path = Path(path)
+        manifest_path = path / MANIFEST
+        if not manifest_path.exists():
+            raise ModelNotFoundError(f"No tagger manifest at {str(path)!r}")
+        manifest = json.loads(manifest_path.read_text())
+        if manifest.get("format_version") != FORMAT_VERSION or manifest.get("kind") != "tagger":
+            raise ManifestMismatchError(
+                f"{str(path)!r} holds format {manifest.get('format_version')!r} of kind "
+                f"{manifest.get('kind')!r}; this library reads tagger format {FORMAT_VERSION}"
+            )
+        target_cls = _TAGGER_CLASSES.get(manifest.get("scheme", ""))
+        if target_cls is None:
+            raise ManifestMismatchError(f"Unknown tagger scheme {manifest.get('scheme')!r}")
+        if cls is not Tagger and target_cls is not cls:
+            raise ManifestMismatchError(
+                f"{str(path)!r} holds a {manifest['scheme']!r} tagger, not {cls.scheme!r}"
+            )
+        with np.load(path / WEIGHTS, allow_pickle=False) as arrays:
+            layers = {
+                name: ScoringLayer.from_saved(config, arrays, name)
+                for name, config in manifest["layers"].items()
+            }
+            bank = np.asarray(arrays["bank.embeddings"])
+        bank_meta = json.loads((path / EXAMPLES).read_text()) if (path / EXAMPLES).exists() else []
+        keywords = json.loads((path / KEYWORDS).read_text()) if (path / KEYWORDS).exists() else {}
+        tagger = target_cls(layers, manifest["embedding"], manifest, bank, bank_meta, keywords)
+        if embedder is not None:
+            tagger.check_embedder(embedder)
+        return tagger
+
+
+def _hierarchy_max(
+    parent_labels: list[str],
+    parent_scores: np.ndarray,
+    parent_pred: np.ndarray,
+    child_labels: list[str],
+    child_scores: np.ndarray,
+    child_pred: np.ndarray,
+    parent_of: dict[str, str],
+) -> tuple[np.ndarray, np.ndarray]:
+    """A parent scores at least as high as its best child and is predicted if any child is."""
+    scores, pred = parent_scores.copy(), parent_pred.copy()
+    index = {lab: j for j, lab in enumerate(parent_labels)}
+    for c, child in enumerate(child_labels):
+        p = index.get(parent_of.get(child, ""))
+        if p is None:
+            continue
+        scores[:, p] = np.maximum(scores[:, p], child_scores[:, c])
+        pred[:, p] |= child_pred[:, c]
+    return scores, pred
+
+
+class ActionLineTagger(Tagger):
+    """WSIS Action Lines C1-C11; C7 scores as the best of its eight sub-lines."""
+
+    scheme = ACTION_LINES
+    keys = ("action_lines",)
+    PARENT = "C7"
+
+    def score_vectors(self, vectors: np.ndarray) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
+        layer = self.layers["action_lines"]
+        proba = layer.proba(vectors)
+        pred = proba >= layer.thresholds
+        labels = list(layer.labels)
+        children = [j for j, lab in enumerate(labels) if lab.startswith(self.PARENT + ".")]
+        if children and self.PARENT not in labels:
+            labels.append(self.PARENT)
+            proba = np.hstack([proba, proba[:, children].max(axis=1, keepdims=True)])
+            pred = np.hstack([pred, pred[:, children].any(axis=1, keepdims=True)])
+        return {"action_lines": (labels, proba, pred)}
+
+    def thresholds(self, key: str) -> dict[str, float]:
+        layer = self.layers["action_lines"]
+        out = dict(zip(layer.labels, map(float, layer.thresholds)))
+        children = [out[lab] for lab in out if lab.startswith(self.PARENT + ".")]
+        if children:
+            out.setdefault(self.PARENT, float(min(children)))
+        return out
+
+
+class SdgTagger(Tagger):
+    """SDG goals ``"1"``-``"17"`` and targets ``"1.1"``-``"17.19"``.
+
+    A target is predicted only when its own score passes its threshold and its goal is
+    predicted, which keeps target tags inside the goals the text plainly serves.
+    """
+
+    scheme = SDGS
+    keys = ("sdgs", "sdg_targets")
+
+    def score_vectors(self, vectors: np.ndarray) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
+        goals = self.layers["sdgs"]
+        g_proba = goals.proba(vectors)
+        g_pred = g_proba >= goals.thresholds
+        out = {"sdgs": (list(goals.labels), g_proba, g_pred)}
+        targets = self.layers.get("sdg_targets")
+        if targets is not None and targets.labels:
+            t_proba = targets.proba(vectors)
+            goal_col = {lab: j for j, lab in enumerate(goals.labels)}
+            parents = np.array([goal_col[t.split(".")[0]] for t in targets.labels])
+            t_pred = (t_proba >= targets.thresholds) & g_pred[:, parents]
+            out["sdg_targets"] = (list(targets.labels), t_proba, t_pred)
+        else:
+            empty = np.zeros((vectors.shape[0], 0))
+            out["sdg_targets"] = ([], empty, empty.astype(bool))
+        return out
+
+    def thresholds(self, key: str) -> dict[str, float]:
+        layer = self.layers.get(key)
+        if layer is None:
+            return {}
+        return dict(zip(layer.labels, map(float, layer.thresholds)))
+
+
+class GdcTagger(Tagger):
+    """Global Digital Compact objectives, sections and commitments (zero-shot).
+
+    A section scores at least as high as its best commitment and an objective at least as high
+    as its best section, so sections with no commitments yet are scored from their titles and
+    new commitments in ``gdc.yaml`` lift their section and objective once the model is rebuilt.
+    """
+
+    scheme = GDC
+    keys = ("gdc", "gdc_sections", "gdc_commitments")
+
+    def score_vectors(self, vectors: np.ndarray) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
+        obj, sec, com = (self.layers[k] for k in self.keys)
+        parent_of: dict[str, str] = self.manifest.get("parents", {})
+        o_p, s_p, c_p = obj.proba(vectors), sec.proba(vectors), com.proba(vectors)
+        o_y, s_y, c_y = o_p >= obj.thresholds, s_p >= sec.thresholds, c_p >= com.thresholds
+        s_p, s_y = _hierarchy_max(sec.labels, s_p, s_y, com.labels, c_p, c_y, parent_of)
+        o_p, o_y = _hierarchy_max(obj.labels, o_p, o_y, sec.labels, s_p, s_y, parent_of)
+        return {
+            "gdc": (list(obj.labels), o_p, o_y),
+            "gdc_sections": (list(sec.labels), s_p, s_y),
+            "gdc_commitments": (list(com.labels), c_p, c_y),
+        }
+
+    def thresholds(self, key: str) -> dict[str, float]:
+        layer = self.layers[key]
+        return dict(zip(layer.labels, map(float, layer.thresholds)))
+
+
+_TAGGER_CLASSES: dict[str, type[Tagger]] = {
+    ACTION_LINES: ActionLineTagger,
+    SDGS: SdgTagger,
+    GDC: GdcTagger,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Several taggers over one embedding pass
+
+
+def encode_with_sentences(
+    embedder: Any, texts: Sequence[str], batch_size: int = 32
+) -> tuple[np.ndarray, list[tuple[list[tuple[int, int]], np.ndarray]]]:
+    """Embed texts and their sentences in one encoder call.
+
+    A text with a single sentence reuses its own vector, so short inputs cost one encoding.
+
+    Returns:
+        ``(text_vectors (n, d), [(sentence spans, sentence vectors (k, d)), ...])``.
+    """
+    spans_per_text = [sentence_spans(t) for t in texts]
+    batch: list[str] = list(texts)
+    where: list[tuple[int, int] | None] = []
+    for text, spans in zip(texts, spans_per_text):
+        if len(spans) <= 1:
+            where.append(None)
+            continue
+        where.append((len(batch), len(batch) + len(spans)))
+        batch.extend(text[a:b] for a, b in spans)
+    vectors = embedder.encode(batch, batch_size=batch_size)
+    n = len(texts)
+    sentence_vectors = []
+    for i, (spans, loc) in enumerate(zip(spans_per_text, where)):
+        sentence_vectors.append((spans, vectors[i : i + 1] if loc is None else vectors[loc[0] : loc[1]]))
+    return vectors[:n], sentence_vectors
+
+
+class TaggerSuite:
+    """The three taggers sharing one embedder: each text is embedded once for all schemes."""
+
+    def __init__(self, taggers: dict[str, Tagger], embedder: Any, taxonomy: Any | None = None):
+        self.taggers = taggers
+        self.embedder = embedder
+        self.taxonomy = taxonomy
+        for tagger in taggers.values():
+            tagger.check_embedder(embedder)
+
+    @classmethod
+    def load(cls, paths: dict[str, Path], embedder: Any, taxonomy: Any | None = None) -> TaggerSuite:
+        return cls({scheme: Tagger.load(p, embedder) for scheme, p in paths.items()}, embedder,
+                   taxonomy)
+
+    def tag(
+        self, texts: Sequence[str], explain: bool = False, batch_size: int = 32
+    ) -> list[TextTags]:
+        """Tag texts with every scheme.
+
+        Args:
+            texts: non-empty strings.
+            explain: add evidence (sentences with offsets, nearest examples, keywords); this
+                embeds the sentences of multi-sentence texts too.
+
+        Raises:
+            EmptyTextError: a text is empty or whitespace only.
+        """
+        for i, text in enumerate(texts):
+            if not text or not text.strip():
+                raise EmptyTextError(f"Text {i} is empty or whitespace only")
+        if explain:
+            vectors, sentence_vectors = encode_with_sentences(self.embedder, texts, batch_size)
+        else:
+            vectors, sentence_vectors = self.embedder.encode(list(texts), batch_size=batch_size), None
+        merged: list[dict[str, list[LabelScore]]] = [{} for _ in texts]
+        for tagger in self.taggers.values():
+            for i, result in enumerate(tagger.build(texts, vectors, sentence_vectors)):
+                merged[i].update(result.tags)
+        out = []
+        for text, tags in zip(texts, merged):
+            consistency: dict[str, list[str]] = {}
+            if self.taxonomy is not None and "action_lines" in tags and "sdgs" in tags:
+                als = [t.label for t in tags["action_lines"] if t.predicted]
+                goals = [t.label for t in tags["sdgs"] if t.predicted]
+                consistency = self.taxonomy.matrix_consistency(als, goals)
+            out.append(TextTags(text, tags, consistency))
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# Whole documents
+
+
+@dataclass(frozen=True)
+class LabelSummary:
+    label: str
+    share: float  # share of passages where the label is predicted
+    mean_score: float
+    top_passages: tuple[tuple[str, float], ...]  # (passage id, score), strongest first
+
+
+@dataclass(frozen=True)
+class DocumentTags:
+    """Per-passage tags and, per key, a summary of every label over the document."""
+
+    passages: list[tuple[Any, TextTags]]
+    summary: dict[str, list[LabelSummary]]
+
+    def to_dict(self, evidence: bool = False) -> dict[str, Any]:
+        return {
+            "passages": [
+                {"passage_id": getattr(p, "id", str(i)), "start": getattr(p, "start", None),
+                 "end": getattr(p, "end", None), **tags.to_dict(evidence)}
+                for i, (p, tags) in enumerate(self.passages)
+            ],
+            "summary": {
+                key: [asdict(s) for s in values] for key, values in self.summary.items()
+            },
+        }
+
+
+def summarise(passages: Sequence[Any], tagged: Sequence[TextTags], top_k: int = 3) -> DocumentTags:
+    """Document-level summary: per label, share of passages predicted and strongest passages."""
+    summary: dict[str, list[LabelSummary]] = {}
+    if tagged:
+        for key in tagged[0].tags:
+            per_label: dict[str, list[tuple[str, float, bool]]] = {}
+            for passage, tags in zip(passages, tagged):
+                pid = getattr(passage, "id", str(passage))
+                for t in tags.tags[key]:
+                    per_label.setdefault(t.label, []).append((pid, t.score, t.predicted))
+            rows = []
+            for label, items in per_label.items():
+                share = sum(p for *_, p in items) / len(items)
+                best = sorted(items, key=lambda x: -x[1])[:top_k]
+                rows.append(LabelSummary(label, share, float(np.mean([s for _, s, _ in items])),
+                                         tuple((pid, float(s)) for pid, s, _ in best)))
+            rows.sort(key=lambda s: (-s.share, -s.mean_score))
+            summary[key] = rows
+    return DocumentTags(list(zip(passages, tagged)), summary)
+
+
+def tag_document(
+    passages: Sequence[Any], suite: TaggerSuite, explain: bool = True, batch_size: int = 32
+) -> DocumentTags:
+    """Tag every passage of a document (objects with ``.text`` and ``.id``) and summarise.
+
+    Empty passages are skipped.
+    """
+    kept = [p for p in passages if getattr(p, "text", "").strip()]
+    tagged = suite.tag([p.text for p in kept], explain=explain, batch_size=batch_size)
+    return summarise(kept, tagged)

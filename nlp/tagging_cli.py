@@ -1,0 +1,253 @@
+"""``wsis train``, ``wsis evaluate`` and ``wsis tag``: thin wrappers over :mod:`nlp.train`,
+:mod:`nlp.evaluate` and :mod:`nlp.classify`. Heavy imports happen inside the commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from nlp.config import PROJECT_ROOT
+
+BATCH = 64
+
+
+class SchemeChoice(str, Enum):
+    action_lines = "action-lines"
+    sdgs = "sdgs"
+    gdc = "gdc"
+    all = "all"
+
+
+def _schemes(choice: SchemeChoice) -> list[str]:
+    from nlp.taxonomy import SCHEMES
+
+    return list(SCHEMES) if choice is SchemeChoice.all else [choice.value]
+
+
+def _embedder(settings: Any) -> Any:
+    from nlp.embed import load_embedder
+
+    return load_embedder(settings.embedding_model, settings.embedding_backend)
+
+
+def _say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def train_command(
+    scheme: Annotated[SchemeChoice, typer.Argument(help="Which tagger to build.")] = SchemeChoice.all,
+    feedback: Annotated[Optional[Path], typer.Option(
+        "--feedback", help="Extra labelled examples (CSV or JSONL: text, scheme, label, positive)."
+    )] = None,
+    version: Annotated[Optional[str], typer.Option(help="Model version directory name.")] = None,
+    no_eval: Annotated[bool, typer.Option("--no-eval", help="Skip cross-validation.")] = False,
+    folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
+    report_dir: Annotated[Path, typer.Option(help="Where evaluation reports go.")] = (
+        PROJECT_ROOT / "reports"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Train taggers from the data directory (+ feedback) and save them under models/."""
+    from nlp.config import get_settings
+    from nlp.errors import WsisError
+    from nlp.train import run_training
+
+    if feedback is not None and not feedback.exists():
+        _say(f"error: feedback file {str(feedback)!r} does not exist")
+        raise typer.Exit(2)
+    settings = get_settings()
+    try:
+        summary = run_training(settings, _embedder(settings), _schemes(scheme), feedback, version,
+                               not no_eval, folds, report_dir, progress=_say)
+    except WsisError as exc:
+        _say(f"error: {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    _print_metrics(summary.get("metrics", {}))
+    for name, path in summary["models"].items():
+        typer.echo(f"{name}: {path}")
+
+
+def _print_metrics(metrics: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    for scheme, systems in metrics.items():
+        table = Table(title=f"{scheme} (cross-validated)")
+        for col in ("system", "top-1", "top-3", "macro-F1", "micro-F1", "macro-F1 top-1"):
+            table.add_column(col)
+        for system, m in systems.items():
+            table.add_row(system, *(f"{m[k]:.3f}" for k in
+                                    ("top1", "top3", "macro_f1", "micro_f1", "macro_f1_top1")))
+        Console(stderr=False).print(table)
+
+
+def evaluate_command(
+    scheme: Annotated[SchemeChoice, typer.Argument(help="Which scheme to evaluate.")] = SchemeChoice.all,
+    folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
+    report_dir: Annotated[Path, typer.Option(help="Where reports go.")] = PROJECT_ROOT / "reports",
+    as_json: Annotated[bool, typer.Option("--json", help="Print headline figures as JSON.")] = False,
+) -> None:
+    """Cross-validate zero-shot, trained and TF-IDF taggers; write JSON, Markdown and PNG."""
+    from nlp import data as datasets
+    from nlp.config import get_settings
+    from nlp.evaluate import evaluate_action_lines, evaluate_sdgs, headline, write_reports
+    from nlp.taxonomy import ACTION_LINES, SDGS, load_taxonomy
+
+    settings = get_settings()
+    if not datasets.data_available(settings.data_dir):
+        _say(f"error: no labelled data in {settings.data_dir}; set WSIS_DATA_DIR")
+        raise typer.Exit(2)
+    embedder = _embedder(settings)
+    taxonomy = load_taxonomy(settings.taxonomy_dir, settings.data_dir)
+    cache = settings.home / "cache" / "embeddings"
+    evaluators = {ACTION_LINES: evaluate_action_lines, SDGS: evaluate_sdgs}
+    results = {}
+    for name in _schemes(scheme):
+        if name not in evaluators:
+            _say(f"{name}: no labelled evaluation data (zero-shot scheme), skipped")
+            continue
+        _say(f"[{name}] cross-validating ...")
+        results[name] = evaluators[name](embedder, taxonomy, settings.data_dir, cache, folds,
+                                         progress=_say)
+    paths = write_reports(results, report_dir) if results else {}
+    figures = {k: headline(v) for k, v in results.items()}
+    if as_json:
+        typer.echo(json.dumps({"metrics": figures,
+                               "reports": {k: str(v) for k, v in paths.items()}}, indent=2))
+    else:
+        _print_metrics(figures)
+        for path in paths.values():
+            typer.echo(str(path))
+
+
+def _line_result(suite: Any, items: list[tuple[Any, str]], explain: bool) -> list[dict[str, Any]]:
+    tagged = suite.tag([text for _, text in items], explain=explain)
+    return [{"id": ident, **t.to_dict(evidence=explain)} for (ident, _), t in zip(items, tagged)]
+
+
+def tag_file(suite: Any, source: Any, sink: Any, explain: bool = False) -> int:
+    """Tag a JSONL stream (``{"id", "text"}`` per line) into ``sink``; return failed lines.
+
+    A bad line (invalid JSON, missing or empty text) gets ``{"id": ..., "error": ...}`` and the
+    run goes on; outputs keep the input order.
+    """
+    failed = 0
+    pending: list[tuple[int, Any, str]] = []
+    out: dict[int, dict[str, Any]] = {}
+    order = 0
+
+    def flush() -> None:
+        if not pending:
+            return
+        results = _line_result(suite, [(i, t) for _, i, t in pending], explain)
+        for (n, _, _), result in zip(pending, results):
+            out[n] = result
+        pending.clear()
+
+    for order, line in enumerate(source):
+        if not line.strip():
+            out[order] = {"id": None, "error": "blank line"}
+            failed += 1
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            out[order] = {"id": None, "error": f"invalid JSON: {exc.msg}"}
+            failed += 1
+            continue
+        ident = record.get("id") if isinstance(record, dict) else None
+        text = record.get("text") if isinstance(record, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            out[order] = {"id": ident, "error": "text is missing, empty or whitespace only"}
+            failed += 1
+            continue
+        pending.append((order, ident, text))
+        if len(pending) >= BATCH:
+            flush()
+    flush()
+    for n in sorted(out):
+        sink.write(json.dumps(out[n], ensure_ascii=False) + "\n")
+    return failed
+
+
+def tag_command(
+    text: Annotated[Optional[str], typer.Argument(help="Text to tag (omit with --input).")] = None,
+    input: Annotated[Optional[Path], typer.Option(
+        "--input", help="JSONL file of {\"id\", \"text\"} lines.")] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", help="JSONL output (stdout when omitted).")] = None,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="Add evidence (sentences, examples, keywords) to --input output.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON with evidence for one text.")] = False,
+) -> None:
+    """Tag text with Action Lines, SDGs (goals, targets) and GDC items."""
+    if (text is None) == (input is None):
+        _say("error: give either a TEXT argument or --input FILE")
+        raise typer.Exit(2)
+    if input is not None and not input.exists():
+        _say(f"error: input file {str(input)!r} does not exist")
+        raise typer.Exit(2)
+    if text is not None and not text.strip():
+        _say("error: text is empty or whitespace only")
+        raise typer.Exit(2)
+    from nlp.config import get_settings
+    from nlp.train import load_suite
+
+    settings = get_settings()
+    suite = load_suite(settings, _embedder(settings))
+    if input is not None:
+        with open(input, encoding="utf-8") as source:
+            if output is None:
+                failed = tag_file(suite, source, sys.stdout, explain)
+            else:
+                output.parent.mkdir(parents=True, exist_ok=True)
+                with open(output, "w", encoding="utf-8") as sink:
+                    failed = tag_file(suite, source, sink, explain)
+        if failed:
+            _say(f"{failed} line(s) failed; see their \"error\" field")
+            raise typer.Exit(1)
+        return
+    assert text is not None
+    result = suite.tag([text], explain=True)[0]
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(evidence=True), ensure_ascii=False, indent=2))
+        return
+    _print_tags(result)
+
+
+def _print_tags(result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for key, tags in result.tags.items():
+        table = Table(title=key)
+        for col in ("label", "score", "threshold", "evidence"):
+            table.add_column(col)
+        shown = [t for t in tags if t.predicted] or tags[:3]
+        for t in shown[:10]:
+            why = t.sentences[0].text[:120] if t.sentences else ""
+            if t.keywords:
+                why += f"  [keywords: {', '.join(sorted({k.keyword for k in t.keywords})[:5])}]"
+            label = t.label if t.predicted else f"({t.label})"
+            table.add_row(label, f"{t.score:.3f}", f"{t.threshold:.3f}", why)
+        console.print(table)
+    if result.consistency:
+        for al, goals in result.consistency.items():
+            state = f"consistent with SDG {', '.join(goals)}" if goals else "no Matrix SDG predicted"
+            console.print(f"{al}: {state}")
+    console.print("(labels in brackets are below their threshold)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``train``, ``evaluate`` and ``tag`` to the ``wsis`` app."""
+    app.command("train")(train_command)
+    app.command("evaluate")(evaluate_command)
+    app.command("tag")(tag_command)

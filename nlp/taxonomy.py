@@ -1,0 +1,316 @@
+"""The three label schemes (WSIS Action Lines, SDGs with targets, Global Digital Compact) and
+their cross-walks, loaded from ``corpus/taxonomy/`` and, for SDG texts, the data directory.
+
+Every label is a :class:`Label` with the texts the zero-shot prototypes are built from. Label
+ids are the strings the tag contract uses: ``"C7.e-learning"``, ``"4"``, ``"4.1"``, ``"GDC-1"``,
+``"GDC-1.1"``, ``"GDC-1.1.d"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from nlp import data as datasets
+from nlp.errors import WsisError
+
+ACTION_LINES = "action-lines"
+SDGS = "sdgs"
+GDC = "gdc"
+SCHEMES: tuple[str, ...] = (ACTION_LINES, SDGS, GDC)
+
+# Topic words for the 17 goals, written for this project. They let the SDG tagger work
+# zero-shot when the data directory (with the official goal and target texts) is absent.
+_GOAL_TOPICS: dict[str, str] = {
+    "1": "poverty, social protection and basic services for the poor",
+    "2": "hunger, food security, nutrition and sustainable agriculture",
+    "3": "health, disease, health care and well-being",
+    "4": "education, schools, learning and skills",
+    "5": "gender equality and empowerment of women and girls",
+    "6": "water, sanitation and hygiene",
+    "7": "energy access, renewable energy and energy efficiency",
+    "8": "jobs, decent work, productivity and economic growth",
+    "9": "infrastructure, industry, innovation and research",
+    "10": "inequality within and among countries, inclusion of marginalised groups",
+    "11": "cities, housing, urban transport and disaster resilience",
+    "12": "consumption, production, waste and resource use",
+    "13": "climate change, emissions and adaptation",
+    "14": "oceans, seas, fisheries and marine resources",
+    "15": "forests, land, biodiversity and ecosystems",
+    "16": "peace, justice, rule of law, rights and accountable institutions",
+    "17": "partnerships, finance, technology transfer, capacity support and data for development",
+}
+
+
+# Target numbering of the 2030 Agenda: per goal, the last numbered target and the lettered
+# (means of implementation) targets. Used for the label set when target texts are absent.
+_TARGET_LAYOUT: dict[str, tuple[int, str]] = {
+    "1": (5, "ab"), "2": (5, "abc"), "3": (9, "abcd"), "4": (7, "abc"), "5": (6, "abc"),
+    "6": (6, "ab"), "7": (3, "ab"), "8": (10, "ab"), "9": (5, "abc"), "10": (7, "abc"),
+    "11": (7, "abc"), "12": (8, "abc"), "13": (3, "ab"), "14": (7, "abc"), "15": (9, "abc"),
+    "16": (10, "ab"), "17": (19, ""),
+}
+
+
+def sdg_target_ids() -> list[str]:
+    """The 169 SDG target ids in official order (``"1.1"`` ... ``"17.19"``)."""
+    return [
+        f"{goal}.{sub}"
+        for goal, (last, letters) in _TARGET_LAYOUT.items()
+        for sub in [*map(str, range(1, last + 1)), *letters]
+    ]
+
+
+class TaxonomyError(WsisError):
+    """A taxonomy file is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Label:
+    """One label of one scheme with the texts that describe it."""
+
+    id: str
+    scheme: str
+    level: str  # "action_line" | "goal" | "target" | "objective" | "section" | "commitment"
+    title: str
+    texts: tuple[str, ...] = ()  # summary, scope items, indicators ... (prototype material)
+    keywords: tuple[str, ...] = ()
+    parent: str | None = None
+    sdgs: tuple[str, ...] = ()  # linked SDG goals ("1".."17")
+    sdg_targets: tuple[str, ...] = ()
+
+    def prototype_texts(self) -> list[str]:
+        """Texts whose mean embedding is this label's zero-shot prototype."""
+        out = [self.title, *self.texts]
+        if self.keywords:
+            out.append(", ".join(self.keywords))
+        return [t for t in out if t.strip()]
+
+
+@dataclass
+class Taxonomy:
+    """All labels, their versions and the cross-walks between schemes."""
+
+    labels: dict[str, list[Label]]  # scheme -> labels (goals then targets for SDGs)
+    versions: dict[str, str]
+    sdg_source: str = "built-in topics"  # "data-dir" when official texts were read
+    _by_id: dict[tuple[str, str], Label] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_id = {(lab.scheme, lab.id): lab for labs in self.labels.values() for lab in labs}
+
+    # --- access ---------------------------------------------------------------------------
+    def get(self, scheme: str, label_id: str) -> Label:
+        try:
+            return self._by_id[(scheme, label_id)]
+        except KeyError:
+            raise KeyError(f"Label {label_id!r} is not in scheme {scheme!r}") from None
+
+    def level(self, scheme: str, level: str) -> list[Label]:
+        return [lab for lab in self.labels[scheme] if lab.level == level]
+
+    def ids(self, scheme: str, level: str | None = None) -> list[str]:
+        labs = self.labels[scheme] if level is None else self.level(scheme, level)
+        return [lab.id for lab in labs]
+
+    def children(self, scheme: str, parent: str) -> list[Label]:
+        return [lab for lab in self.labels[scheme] if lab.parent == parent]
+
+    @property
+    def action_lines(self) -> list[Label]:
+        return self.labels[ACTION_LINES]
+
+    @property
+    def sdg_goals(self) -> list[Label]:
+        return self.level(SDGS, "goal")
+
+    @property
+    def sdg_targets(self) -> list[Label]:
+        return self.level(SDGS, "target")
+
+    # --- cross-walks ------------------------------------------------------------------------
+    def action_line_sdgs(self, action_line: str) -> tuple[str, ...]:
+        """SDG goals linked to an Action Line by the ITU WSIS-SDG Matrix.
+
+        C7 itself has no links in the Matrix; it inherits the union of its sub-lines'.
+        """
+        label = self.get(ACTION_LINES, action_line)
+        if label.sdgs or label.parent is not None:
+            return label.sdgs
+        merged = {g for child in self.children(ACTION_LINES, action_line) for g in child.sdgs}
+        return tuple(sorted(merged, key=int))
+
+    def action_line_sdg_targets(self, action_line: str) -> tuple[str, ...]:
+        label = self.get(ACTION_LINES, action_line)
+        if label.sdg_targets or label.parent is not None:
+            return label.sdg_targets
+        merged: list[str] = []
+        for child in self.children(ACTION_LINES, action_line):
+            merged += [t for t in child.sdg_targets if t not in merged]
+        return tuple(merged)
+
+    def gdc_commitment_sdgs(self, commitment: str) -> tuple[str, ...]:
+        return self.get(GDC, commitment).sdgs
+
+    def matrix_consistency(
+        self, action_lines: list[str], sdgs: list[str]
+    ) -> dict[str, list[str]]:
+        """Which predicted SDGs each predicted Action Line is linked to in the Matrix.
+
+        Returns ``{action_line: [linked predicted SDGs]}``; an empty list means the Action Line
+        was predicted without any of its Matrix SDGs.
+        """
+        predicted = set(sdgs)
+        return {
+            al: [g for g in self.action_line_sdgs(al) if g in predicted] for al in action_lines
+        }
+
+    def fingerprint(self, scheme: str) -> str:
+        """Hash of the label set and prototype texts of a scheme (detects taxonomy edits)."""
+        digest = hashlib.sha256()
+        for lab in self.labels[scheme]:
+            digest.update("\x1f".join([lab.id, *lab.prototype_texts()]).encode("utf-8"))
+        return digest.hexdigest()[:16]
+
+
+def _strs(values: object) -> tuple[str, ...]:
+    if not values:
+        return ()
+    return tuple(str(v).strip() for v in values if str(v).strip())  # type: ignore[union-attr]
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.exists():
+        raise TaxonomyError(f"Taxonomy file {str(path)!r} is missing")
+    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(loaded, dict):
+        raise TaxonomyError(f"Taxonomy file {str(path)!r} is not a mapping")
+    return loaded
+
+
+def _load_action_lines(path: Path) -> tuple[list[Label], str]:
+    raw = _read_yaml(path)
+    labels = []
+    for item in raw.get("action_lines") or []:
+        texts = [item.get("short", ""), item.get("summary", ""), *(item.get("scope") or [])]
+        labels.append(
+            Label(
+                id=str(item["id"]),
+                scheme=ACTION_LINES,
+                level="action_line",
+                title=str(item.get("title", "")),
+                texts=_strs(texts),
+                keywords=_strs(item.get("keywords")),
+                parent=item.get("parent"),
+                sdgs=_strs(item.get("sdgs")),
+                sdg_targets=_strs(item.get("sdg_targets")),
+            )
+        )
+    if not labels:
+        raise TaxonomyError(f"No action_lines in {str(path)!r}")
+    return labels, str(raw.get("version", "unversioned"))
+
+
+def _load_gdc(path: Path) -> tuple[list[Label], str]:
+    """Objectives, sections and commitments; a section may have no commitments yet."""
+    raw = _read_yaml(path)
+    labels: list[Label] = []
+    groups = list(raw.get("objectives") or [])
+    if raw.get("follow_up"):
+        groups.append(raw["follow_up"])
+    for objective in groups:
+        obj_id = str(objective["id"])
+        sections = objective.get("sections") or []
+        labels.append(
+            Label(
+                id=obj_id, scheme=GDC, level="objective", title=str(objective.get("title", "")),
+                texts=_strs(s.get("title") for s in sections),
+            )
+        )
+        for section in sections:
+            sec_id = str(section["id"])
+            commitments = section.get("commitments") or []
+            labels.append(
+                Label(
+                    id=sec_id, scheme=GDC, level="section", title=str(section.get("title", "")),
+                    texts=_strs(c.get("summary") for c in commitments),
+                    keywords=tuple(k for c in commitments for k in _strs(c.get("keywords"))),
+                    parent=obj_id,
+                    sdgs=tuple(sorted({str(g) for c in commitments for g in c.get("sdgs") or []},
+                                      key=int)),
+                )
+            )
+            for commitment in commitments:
+                labels.append(
+                    Label(
+                        id=str(commitment["id"]), scheme=GDC, level="commitment",
+                        title=str(section.get("title", "")),
+                        texts=_strs([commitment.get("summary", "")]),
+                        keywords=_strs(commitment.get("keywords")),
+                        parent=sec_id,
+                        sdgs=_strs(commitment.get("sdgs")),
+                    )
+                )
+    return labels, str(raw.get("version", "unversioned"))
+
+
+def _load_sdgs(data_dir: Path | None) -> tuple[list[Label], str, str]:
+    """Goals and targets from the data directory; goal topics only when it is absent."""
+    if data_dir is None or not (Path(data_dir) / "sdg-taxonomy/global_targets.yml").exists():
+        goals = [
+            Label(id=n, scheme=SDGS, level="goal", title=f"SDG {n}: {topic}")
+            for n, topic in _GOAL_TOPICS.items()
+        ]
+        # Without target texts a target only knows its goal's topic (see SdgTagger).
+        targets = [
+            Label(id=t, scheme=SDGS, level="target", title=f"SDG {t.split('.')[0]}: "
+                  f"{_GOAL_TOPICS[t.split('.')[0]]}", parent=t.split(".")[0])
+            for t in sdg_target_ids()
+        ]
+        return goals + targets, "builtin-goal-topics", "built-in topics"
+    goal_texts = datasets.read_sdg_goals(data_dir)
+    targets = datasets.read_sdg_targets(data_dir)
+    indicators = datasets.read_sdg_indicators(data_dir)
+    jrc = datasets.read_jrc_keywords(data_dir)
+    labels: list[Label] = []
+    for n, goal in goal_texts.items():
+        labels.append(
+            Label(
+                id=n, scheme=SDGS, level="goal", title=f"{goal.short}: {goal.title}",
+                texts=(_GOAL_TOPICS[n],),
+            )
+        )
+    for target, text in targets.items():
+        labels.append(
+            Label(
+                id=target, scheme=SDGS, level="target", title=text,
+                texts=tuple(indicators.get(target, [])),
+                keywords=tuple(jrc.get(target, [])),
+                parent=target.split(".")[0],
+            )
+        )
+    return labels, "un-global-indicator-framework", "data-dir"
+
+
+def load_taxonomy(taxonomy_dir: Path, data_dir: Path | None = None) -> Taxonomy:
+    """Load the three schemes.
+
+    Args:
+        taxonomy_dir: folder with ``action-lines.yaml`` and ``gdc.yaml``.
+        data_dir: the third-party data directory; SDG goal and target texts are read from it.
+            Without it the SDG scheme holds the 17 goals described by built-in topic words.
+
+    Raises:
+        TaxonomyError: a taxonomy file is missing or malformed.
+    """
+    action_lines, al_version = _load_action_lines(Path(taxonomy_dir) / "action-lines.yaml")
+    gdc, gdc_version = _load_gdc(Path(taxonomy_dir) / "gdc.yaml")
+    sdgs, sdg_version, sdg_source = _load_sdgs(data_dir)
+    return Taxonomy(
+        labels={ACTION_LINES: action_lines, SDGS: sdgs, GDC: gdc},
+        versions={ACTION_LINES: al_version, SDGS: sdg_version, GDC: gdc_version},
+        sdg_source=sdg_source,
+    )

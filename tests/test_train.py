@@ -1,0 +1,152 @@
+"""Calibration, fitting, feedback, caching and first-run model building."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest_tagging import data_dir, needs_data, plain_taxonomy  # noqa: F401
+
+from nlp.config import Settings
+from nlp.embed import HashEmbedder
+from nlp.train import (
+    EmbeddingCache,
+    Example,
+    FeedbackError,
+    best_f1_threshold,
+    calibrate_thresholds,
+    ensure_models,
+    find_model,
+    fit_layer,
+    read_feedback,
+)
+
+
+def test_best_threshold_maximises_f1_on_a_toy_set():
+    scores = np.array([0.9, 0.8, 0.7, 0.3, 0.2])
+    y = np.array([1, 1, 0, 1, 0], bool)
+    threshold, f1 = best_f1_threshold(scores, y)
+    # top-4 gives P=3/4, R=1 -> F1 = 6/7, the best cut; the threshold sits between 0.3 and 0.2
+    assert f1 == pytest.approx(6 / 7)
+    assert threshold == pytest.approx(0.25)
+    predicted = scores >= threshold
+    assert predicted.tolist() == [True, True, True, True, False]
+
+
+def test_thresholds_are_per_label_and_fall_back_for_rare_labels():
+    rng = np.random.default_rng(0)
+    n = 400
+    y = np.zeros((n, 3), bool)
+    y[:150, 0] = True
+    y[150:300, 1] = True
+    y[300:303, 2] = True  # only 3 positives
+    proba = np.clip(rng.normal(0.2, 0.1, (n, 3)), 0, 1)
+    proba[:150, 0] += 0.5  # label 0 separates high
+    proba[150:300, 1] += 0.15  # label 1 separates lower
+    thresholds, sources, scheme = calibrate_thresholds(np.clip(proba, 0, 1), y)
+    assert thresholds[0] != pytest.approx(0.5) and thresholds[1] != pytest.approx(0.5)
+    assert thresholds[0] > thresholds[1]
+    assert thresholds[2] == pytest.approx(scheme)
+    assert sources[0].startswith("held-out F1") and sources[2].startswith("scheme")
+
+
+def _clusters(rng, n_per=40, labels=4, dim=16):
+    centers = np.eye(labels, dim) * 3
+    x = np.vstack([centers[j] + rng.normal(0, 1, (n_per, dim)) for j in range(labels)])
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    y = np.zeros((len(x), labels), bool)
+    for j in range(labels):
+        y[j * n_per : (j + 1) * n_per, j] = True
+    protos = centers / np.linalg.norm(centers, axis=1, keepdims=True)
+    return x.astype(np.float32), y, protos.astype(np.float32)
+
+
+def test_fit_layer_calibrates_on_out_of_fold_scores():
+    rng = np.random.default_rng(1)
+    x, y, protos = _clusters(rng)
+    fit = fit_layer(["a", "b", "c", "d"], x, y, protos)
+    layer = fit.layer
+    assert set(fit.blend_scores) and 0.0 <= layer.blend <= 1.0
+    assert all(s.startswith("held-out F1") for s in layer.threshold_source)
+    assert not np.allclose(layer.thresholds, 0.5)
+    # the thresholds were chosen on the out-of-fold scores, not on in-sample ones
+    for j in range(4):
+        own, _ = best_f1_threshold(fit.oof_proba[:, j], y[:, j])
+        expected = (40 * own + 10 * fit.scheme_threshold) / 50
+        assert layer.thresholds[j] == pytest.approx(expected)
+    accuracy = (layer.proba(x).argmax(1) == y.argmax(1)).mean()
+    assert accuracy > 0.9
+
+
+def test_read_feedback_csv_and_jsonl(tmp_path: Path):
+    csv_path = tmp_path / "fb.csv"
+    csv_path.write_text("text,scheme,label,positive\nSchool Wi-Fi,action_lines,C2,true\n"
+                        "Clinic records,sdgs,3,0\n")
+    rows = read_feedback(csv_path)
+    assert rows[0] == ("action-lines", Example("feedback:1", "School Wi-Fi", "C2", "feedback"))
+    assert rows[1][1].positive is False
+    jsonl = tmp_path / "fb.jsonl"
+    jsonl.write_text(json.dumps({"text": "t", "scheme": "gdc", "label": "GDC-1.1.d"}) + "\n")
+    assert read_feedback(jsonl)[0][0] == "gdc"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"text": "t", "scheme": "nope", "label": "x"}) + "\n")
+    with pytest.raises(FeedbackError, match="nope"):
+        read_feedback(bad)
+
+
+def test_embedding_cache_encodes_each_text_once(tmp_path: Path):
+    class Counting(HashEmbedder):
+        seen: list[str] = []
+
+        def encode(self, texts, batch_size=32, show_progress=False):
+            Counting.seen += list(texts)
+            return super().encode(texts, batch_size, show_progress)
+
+    embedder = Counting(64)
+    first = EmbeddingCache(tmp_path, embedder).encode(["a b", "c d", "a b"])
+    again = EmbeddingCache(tmp_path, embedder).encode(["c d", "e f"])
+    assert Counting.seen == ["a b", "c d", "e f"]
+    np.testing.assert_array_equal(first[1], again[0])
+    assert list((tmp_path).glob("*/vectors.npy"))
+
+
+def test_ensure_models_builds_zero_shot_once(tmp_path: Path, hash_embedder):
+    settings = Settings(home=tmp_path / "home", models_dir=tmp_path / "models",
+                        data_dir=tmp_path / "no-data", embedding_model="hash:256")
+    messages: list[str] = []
+    paths = ensure_models(settings, hash_embedder, progress=messages.append)
+    assert set(paths) == {"action-lines", "sdgs", "gdc"}
+    assert any("zero-shot" in m for m in messages)
+    for scheme, path in paths.items():
+        manifest = json.loads((path / "manifest.json").read_text())
+        assert manifest["training_mode"] == "zero-shot"
+        assert path.parent.name == scheme
+    messages.clear()
+    assert ensure_models(settings, hash_embedder, progress=messages.append) == paths
+    assert messages == []
+    # a different embedder does not reuse models built for another one
+    assert find_model(settings.models_dir, "gdc", HashEmbedder(64)) is None
+
+
+@needs_data
+def test_trained_action_lines_with_feedback(tmp_path: Path, hash_embedder):
+    from nlp.classify import Tagger
+    from nlp.taxonomy import load_taxonomy
+    from nlp.train import train_scheme
+
+    taxonomy = load_taxonomy(Path(__file__).parents[1] / "corpus" / "taxonomy", data_dir())
+    feedback = [Example("feedback:1", "Satellite backhaul for island schools", "C2", "feedback")]
+    result = train_scheme("action-lines", hash_embedder, taxonomy, data_dir(), tmp_path / "c",
+                          feedback, out_dir=tmp_path / "m" / "action-lines" / "v1")
+    layer = result.tagger.layers["action_lines"]
+    assert layer.weights is not None and 0.0 <= layer.blend <= 1.0
+    assert all("held-out" in s for s in layer.threshold_source)
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    assert manifest["training_sources"]["feedback"] == 1
+    assert "wsis-stocktaking/wsis-projects-data.csv" in manifest["training_data"]
+    assert any(m["source"] == "feedback" for m in result.tagger.bank_meta)
+    loaded = Tagger.load(result.path, hash_embedder)
+    vec = hash_embedder.encode(["Cybersecurity awareness for small firms"])
+    np.testing.assert_array_equal(loaded.layers["action_lines"].proba(vec), layer.proba(vec))
