@@ -15,7 +15,8 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -81,7 +82,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        page = not scope["path"].startswith(("/docs", "/redoc"))
+        page = not scope["path"].startswith("/docs")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -148,6 +149,27 @@ def _build_context(settings: Settings, workspace: Workspace | None) -> ApiContex
     return ApiContext(settings, workspace, tagging, token, retrainer)
 
 
+def _offline_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the ``swagger-ui-bundle-v2`` package's files, not a CDN."""
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:  # the default page still works wherever a CDN is reachable
+        log.warning("swagger-ui-bundle-v2 is not installed; /docs loads Swagger UI from a CDN")
+        app.add_api_route("/docs", lambda: get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title="WSIS Lens API"),
+            include_in_schema=False)
+        return
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title="WSIS Lens API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png")
+
+
 def create_app(settings: Settings | None = None, workspace: Workspace | None = None) -> FastAPI:
     """The WSIS Lens app.
 
@@ -171,6 +193,8 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
     app = FastAPI(
         title="WSIS Lens",
         version=nlp.__version__,
+        docs_url=None,  # served by _offline_docs from local files: the CDN is out of reach
+        redoc_url=None,
         summary="Search, compare and tag WSIS+20 review documents by WSIS Action Line, SDG "
                 "and Global Digital Compact commitment.",
         lifespan=lifespan,
@@ -189,6 +213,7 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
 
     for module in (meta, search, tag, documents, feedback, models):
         app.include_router(module.router)
+    _offline_docs(app)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:

@@ -1,0 +1,282 @@
+"""The web page in a real browser: Playwright driving the system Chromium against uvicorn.
+
+The server runs in a subprocess on a free port with a temporary WSIS_HOME, the fake embedder
+(WSIS_EMBEDDING_MODEL=hash:256) and a known token. Screenshots go to tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nlp.config import PROJECT_ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+TOKEN = "web-test-token-0123456789"
+ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(),
+                       reason="needs /usr/bin/chromium (apt-get install -y chromium)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _post_json(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """uvicorn serving create_app() from a fresh home; yields its base URL."""
+    home = tmp_path_factory.mktemp("web-home")
+    empty_data = home / "no-data"
+    empty_data.mkdir()
+    port = _free_port()
+    env = {**os.environ, "WSIS_HOME": str(home), "WSIS_EMBEDDING_MODEL": "hash:256",
+           "WSIS_API_TOKEN": TOKEN, "WSIS_MODELS_DIR": str(home / "models"),
+           "WSIS_DATA_DIR": str(empty_data), "WSIS_CORPUS_DIR": str(PROJECT_ROOT / "corpus/wsis20")}
+    log = (home / "server.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited: {(home / 'server.log').read_text()[-3000:]}")
+            try:
+                if _get(f"{base}/health")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start within 180 s")
+            time.sleep(0.3)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture()
+def page(browser, server: str) -> Iterator[object]:
+    context = browser.new_context(base_url=server, viewport={"width": 1280, "height": 900},
+                                  accept_downloads=True)
+    new_page = context.new_page()
+    problems: list[str] = []
+    new_page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    new_page.on("pageerror", lambda e: problems.append(str(e)))
+    new_page.problems = problems
+    try:
+        yield new_page
+    finally:
+        context.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def open_page(page, tab: str | None = None, with_token: bool = False) -> None:
+    page.goto("/")
+    if with_token:
+        page.evaluate("t => localStorage.setItem('wsis-lens-token', t)", TOKEN)
+        page.reload()
+    page.wait_for_selector("body[data-ready='true']")
+    if tab:
+        page.click(f"#tab-{tab}")
+
+
+def expected_errors(problems: list[str]) -> list[str]:
+    """Console errors that are not the deliberate 4xx answers of a test."""
+    return [p for p in problems if "status of 4" not in p]
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_search_highlights_terms_and_finds_similar_commitments(page, server: str) -> None:
+    open_page(page)
+    assert "passages" in page.inner_text("#status")
+    page.fill("#q", "connect every school to the internet")
+    page.click("#search-button")
+    page.wait_for_selector(".result")
+    results = page.locator(".result")
+    assert results.count() == 10
+    marks = [m.lower() for m in page.locator(".result mark").all_inner_texts()]
+    assert any(m.startswith("school") for m in marks)
+    assert page.locator(".result .chip").count() > 0
+    assert "for “connect every school" in page.inner_text("#search-summary")
+
+    first = results.first
+    source_title = first.locator(".result-title").first.inner_text()
+    first.locator(".similar-button").click()
+    page.wait_for_selector(".similar-group")
+    groups = first.locator(".similar-group")
+    assert groups.count() >= 1
+    assert source_title not in groups.locator(".result-title").all_inner_texts()
+    shot(page, "search")
+
+    # Filters: one organisation only.
+    page.click("#filters summary")
+    page.select_option("#f-organization", "ITU")
+    page.click("#search-button")
+    page.wait_for_function("document.querySelectorAll('.result').length > 0")
+    metas = page.locator(".result > .result-head .meta").all_inner_texts()
+    assert metas and all(m.startswith("ITU ·") for m in metas)
+    assert not expected_errors(page.problems), page.problems
+
+
+def test_tagging_shows_evidence_and_records_feedback(page, server: str) -> None:
+    hit = _post_json(f"{server}/v1/search", {"query": "security of networks", "k": 1,
+                                             "filters": {"label": "C5"}})["results"][0]
+    open_page(page, "tag")
+    page.fill("#tag-text", hit["text"])
+    page.click("#tag-button")
+    page.wait_for_selector(".suggestion")
+    assert page.locator(".scheme[data-key='action_lines'] .suggestion[data-label='C5']").count()
+    assert page.locator("#your-text mark.evidence").count() >= 1
+
+    # Without a token, a judgement asks for one instead of failing silently.
+    page.locator(".suggestion .accept").first.click()
+    page.wait_for_selector("#token-dialog[open]")
+    page.fill("#token-input", TOKEN)
+    page.click("#token-save")
+    assert page.inner_text("#token-button") == "Access token ✓"
+
+    row = page.locator(".scheme[data-key='action_lines'] .suggestion[data-label='C5']")
+    row.locator(".accept").click()
+    page.wait_for_selector(".scheme[data-key='action_lines'] .suggestion[data-label='C5'] "
+                           ".accept[aria-pressed='true']")
+    page.locator(".suggestion .reject").nth(1).click()
+    page.wait_for_selector(".suggestion .reject[aria-pressed='true']")
+    page.select_option("#add-label-select", "C7.e-learning")
+    page.click("#add-label-button")
+    page.wait_for_selector("#toast:has-text('Added C7.e-learning')")
+    shot(page, "tagging")
+
+    status, body = _get(f"{server}/v1/feedback")
+    feedback = json.loads(body)["feedback"]
+    assert status == 200
+    actions = {(f["label"], f["action"]) for f in feedback}
+    assert ("C5", "accept") in actions and ("C7.e-learning", "add") in actions
+    assert any(f["action"] == "reject" for f in feedback)
+    assert all(f["text"] == hit["text"] for f in feedback)
+    assert not expected_errors(page.problems), page.problems
+
+
+def test_upload_report_chart_and_csv(page, server: str, tmp_path: Path) -> None:
+    document = tmp_path / "broadband-plan.md"
+    document.write_text(
+        "# National broadband plan\n\n"
+        "We will connect every school and health centre to affordable broadband by 2030. "
+        "Teachers will receive training in digital skills, and rural libraries will offer "
+        "public internet access.\n\n"
+        "Cybersecurity agencies will protect critical infrastructure and share incident data "
+        "with regional partners. Personal data will be protected by an independent "
+        "regulator.\n", encoding="utf-8")
+    open_page(page, "documents", with_token=True)
+    before = page.locator("#documents tbody tr").count()
+    page.set_input_files("#u-file", str(document))
+    page.fill("#u-title", "National broadband plan")
+    page.fill("#u-organization", "Ministry of ICT")
+    page.fill("#u-kind", "plan")
+    page.fill("#u-date", "2025-05")
+    page.click("#upload-button")
+    page.wait_for_selector("#report svg.chart")
+    assert "Added “National broadband plan”" in page.inner_text("#upload-status")
+    assert page.locator("#documents tbody tr").count() == before + 1
+    assert page.locator("#report svg.chart rect").count() >= 1
+    assert page.locator("#report .strongest blockquote").count() >= 1
+    shot(page, "upload-report")
+
+    with page.expect_download() as info:
+        page.click("#csv-button")
+    csv_text = Path(info.value.path()).read_text(encoding="utf-8")
+    assert csv_text.startswith("doc_id,title,passage_id")
+    assert "National broadband plan" in csv_text
+
+    # A file that is not a document is refused with the server's reason.
+    bad = tmp_path / "picture.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    page.set_input_files("#u-file", str(bad))
+    page.click("#upload-button")
+    page.wait_for_selector("#upload-status:has-text('Not added')")
+    assert "unsupported" in page.inner_text("#upload-status")
+    shot(page, "upload-refused")
+    assert not expected_errors(page.problems), page.problems
+
+
+def test_page_uses_only_local_assets_and_passes_basic_accessibility(page, server: str) -> None:
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    open_page(page)
+    assert requests and all(url.startswith((server, "data:"))
+                            for url in requests), requests
+    for field in page.locator("input:not([type=hidden]), select, textarea").all():
+        field_id = field.get_attribute("id")
+        labelled = field.get_attribute("aria-label") or field.evaluate(
+            "el => !!el.closest('label') || !!document.querySelector(`label[for='${el.id}']`)")
+        assert labelled, field_id
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") in {"token-button", "tab-search"}
+    page.focus("#tab-search")
+    page.keyboard.press("ArrowRight")
+    assert page.get_attribute("#tab-tag", "aria-selected") == "true"
+    assert page.is_visible("#tag-text")
+    assert not expected_errors(page.problems), page.problems
