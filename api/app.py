@@ -18,7 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -97,32 +97,46 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-class UploadSizeGuard:
-    """Stops an upload body that grows past the limit while it streams in (chunked bodies
-    carry no Content-Length to check up front). The multipart framing around the file gets
-    a little slack; the handler checks the file itself against the exact limit."""
+class BodySizeGuard:
+    """Caps request bodies, so no client can make the server buffer an unbounded body.
 
-    def __init__(self, app: ASGIApp, limit_bytes: int, slack_bytes: int = 1 << 20) -> None:
+    An upload may carry ``max_upload_mb`` plus a little slack for the multipart framing (the
+    handler checks the file itself against the exact limit, after the token check); every
+    other body is JSON, capped at what the text limits allow. A declared Content-Length over
+    the cap is refused before reading (uploads: in the handler, after the token check); a
+    streamed body is cut off as soon as it passes the cap.
+    """
+
+    def __init__(self, app: ASGIApp, upload_limit: int, json_limit: int,
+                 slack: int = 1 << 20) -> None:
         self.app = app
-        self.limit = limit_bytes
-        self.slack = slack_bytes
+        self.upload_limit = upload_limit
+        self.json_limit = json_limit
+        self.slack = slack
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or \
-                scope["path"].rstrip("/") != UPLOAD_PATH:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
+        is_upload = scope["path"].rstrip("/") == UPLOAD_PATH
+        limit = self.upload_limit + self.slack if is_upload else self.json_limit
+        message = (f"The upload is larger than the {self.upload_limit / 2**20:g} MB limit"
+                   if is_upload else f"The request body is larger than {limit} bytes")
+        if not is_upload:
+            declared = Headers(scope=scope).get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                await JSONResponse({"detail": message}, status_code=413)(scope, receive, send)
+                return
         seen = 0
 
         async def counting_receive() -> Message:
             nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit + self.slack:
-                    raise StarletteHTTPException(
-                        413, f"The upload is larger than the {self.limit / 2**20:g} MB limit")
-            return message
+            received = await receive()
+            if received["type"] == "http.request":
+                seen += len(received.get("body", b""))
+                if seen > limit:
+                    raise StarletteHTTPException(413, message)
+            return received
 
         await self.app(scope, counting_receive, send)
 
@@ -209,7 +223,10 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
         return JSONResponse({"detail": _detail(exc)}, status_code=code)
 
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(UploadSizeGuard, limit_bytes=int(settings.max_upload_mb * 2**20))
+    # JSON bodies: every allowed text at its longest, escaped as \uXXXX (6 bytes a character).
+    json_limit = max(1 << 20, settings.max_texts_per_request * settings.max_text_chars * 6)
+    app.add_middleware(BodySizeGuard, upload_limit=int(settings.max_upload_mb * 2**20),
+                       json_limit=json_limit)
 
     for module in (meta, search, tag, documents, feedback, models):
         app.include_router(module.router)

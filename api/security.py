@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,12 +73,29 @@ def load_or_create_token(settings: Settings) -> ApiToken:
         return ApiToken(value, str(path))
     value = secrets.token_urlsafe(32)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # O_EXCL: if two servers start at once, one creates the file and the other fails loudly
-    # instead of silently overwriting a token someone may already have copied.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # O_EXCL: if two processes start at once (e.g. two uvicorn workers), exactly one creates
+    # the file and the other reads it; a token someone may already have copied is never
+    # overwritten.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _wait_for_token(path)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(value + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
     return ApiToken(value, str(path), generated=True)
+
+
+def _wait_for_token(path: Path, seconds: float = 5.0) -> ApiToken:
+    """Read a token file another process is writing at this moment."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = path.read_text(encoding="utf-8").strip()
+        if len(value) >= _MIN_TOKEN_CHARS or time.monotonic() > deadline:
+            _check(value, str(path))
+            return ApiToken(value, str(path))
+        time.sleep(0.05)
 
 
 def _check(value: str, origin: str) -> None:

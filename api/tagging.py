@@ -13,8 +13,10 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +28,8 @@ from nlp.index import VectorIndex
 from nlp.types import Passage
 
 log = logging.getLogger("wsis.api")
+
+RELOAD_CHECK_SECONDS = 30.0
 
 # Manifest entries too bulky for an API answer (per-label arrays, prose).
 _MANIFEST_SKIP = {"layers", "parents", "model_card", "keywords", "labels"}
@@ -125,11 +129,14 @@ class TaggingService:
         self._table: PassageTagTable | None = None
         self._taxonomy: Any | None = None
         self._lock = threading.RLock()
+        self._paths: dict[str, Path | None] = {}
+        self._checked = time.monotonic()
 
     # ------------------------------------------------------------------ loading
 
     @property
     def available(self) -> bool:
+        self.refresh()
         return self._suite is not None
 
     @property
@@ -189,7 +196,29 @@ class TaggingService:
                     f"no {', '.join(missing)} tagger for embedding model {embedder.name!r} in "
                     f"{str(self.settings.models_dir)!r}; run `wsis train`")
             paths = {scheme: path for scheme, path in found.items() if path is not None}
-        return TaggerSuite.load(paths, embedder, self.taxonomy())
+        suite = TaggerSuite.load(paths, embedder, self.taxonomy())
+        self._paths = {scheme: Path(path) for scheme, path in paths.items()}
+        return suite
+
+    def refresh(self) -> None:
+        """Reload when another process saved newer models (``wsis train``, another worker's
+        retrain). Looks at the model folders at most every ``RELOAD_CHECK_SECONDS``."""
+        now = time.monotonic()
+        if now - self._checked < RELOAD_CHECK_SECONDS:
+            return
+        self._checked = now
+        try:
+            from nlp import train
+
+            embedder = self._embedder()
+            found = {scheme: train.find_model(self.settings.models_dir, scheme, embedder)
+                     for scheme in self.taxonomy().labels}
+        except Exception as exc:  # noqa: BLE001 - a failed look leaves the loaded models serving
+            log.warning("could not check for new taggers: %s", exc)
+            return
+        if None not in found.values() and found != self._paths:
+            log.info("newer taggers found on disk; reloading")
+            self.load(build=False)
 
     @staticmethod
     def _fingerprint(suite: Any) -> str:
@@ -203,6 +232,7 @@ class TaggingService:
         Raises:
             TaggersUnavailable: nothing is loaded.
         """
+        self.refresh()
         suite = self._suite
         if suite is None:
             raise TaggersUnavailable(self._reason)
@@ -210,6 +240,7 @@ class TaggingService:
 
     def models(self) -> dict[str, dict[str, Any]]:
         """A short description of each loaded tagger (from its manifest)."""
+        self.refresh()
         suite = self._suite
         if suite is None:
             return {}

@@ -544,6 +544,24 @@ def test_upload_size_limit(tmp_path: Path, models_dir: Path) -> None:
         assert len(test_client.get("/v1/documents").json()["documents"]) == 3
 
 
+def test_json_bodies_are_capped(client: TestClient) -> None:
+    settings = client.app.state.ctx.settings
+    cap = max(1 << 20, settings.max_texts_per_request * settings.max_text_chars * 6)
+    declared = client.post("/v1/search", content=b"{}", headers={
+        "Content-Type": "application/json", "Content-Length": str(cap + 1)})
+    assert declared.status_code == 413
+
+    def stream() -> Iterator[bytes]:
+        yield b'{"query": "'
+        for _ in range(cap // 65536 + 2):
+            yield b"a" * 65536
+        yield b'"}'
+
+    streamed = client.post("/v1/search", content=stream(),
+                           headers={"Content-Type": "application/json"})
+    assert streamed.status_code == 413
+
+
 def test_failed_indexing_leaves_nothing_behind(fresh: TestClient, monkeypatch) -> None:
     workspace = fresh.app.state.ctx.workspace
     before = workspace.store.count_documents()
@@ -753,6 +771,20 @@ def test_only_one_retrain_runs_at_a_time(fresh: TestClient) -> None:
     job = wait_for_job(fresh, first.json()["id"])
     assert job["status"] == "failed" and "training data unreadable" in job["message"]
     assert fresh.get("/v1/models").json()["available"] is True  # old models still serve
+
+
+def test_models_saved_by_another_process_are_picked_up(fresh: TestClient, monkeypatch) -> None:
+    import api.tagging
+    from api.jobs import retrain_with_feedback
+
+    ctx = fresh.app.state.ctx
+    before = fresh.get("/v1/models").json()["models"]["gdc"]["version"]
+    # As if `wsis train` ran in another process while the server was up.
+    result = retrain_with_feedback(ctx.settings, ctx.workspace.embedder, ctx.workspace.store,
+                                   "cli")
+    monkeypatch.setattr(api.tagging, "RELOAD_CHECK_SECONDS", 0.0)
+    after = fresh.get("/v1/models").json()["models"]["gdc"]["version"]
+    assert after == result["version"] != before
 
 
 @pytest.mark.parametrize("job_id, code", [("0" * 32, 404), ("not-a-job", 422)])
