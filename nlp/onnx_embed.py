@@ -237,6 +237,7 @@ def export_onnx(
     name: str | None = None,
     int8: bool = False,
     opset: int = DEFAULT_OPSET,
+    replace: bool = True,
 ) -> Path:
     """Export a sentence-transformers model directory to an ONNX export directory.
 
@@ -252,6 +253,8 @@ def export_onnx(
             :class:`nlp.embed.SentenceTransformerEmbedder` gives the same directory.
         int8: also write ``model.int8.onnx`` (dynamic int8 quantisation, per-channel weights).
         opset: ONNX opset version.
+        replace: replace an existing ``out_dir``; when False and another process published
+            ``out_dir`` first, its export is kept and this one discarded.
 
     Returns:
         ``out_dir``.
@@ -336,15 +339,23 @@ def export_onnx(
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         tmp.chmod(0o755)  # mkdtemp makes it 0700
         _fsync_tree(tmp)
-        _publish(tmp, out_dir)
+        _publish(tmp, out_dir, replace)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
 
 
-def _publish(tmp: Path, out_dir: Path) -> None:
-    """Rename ``tmp`` to ``out_dir``; an existing ``out_dir`` is moved aside first."""
+def _publish(tmp: Path, out_dir: Path, replace: bool) -> None:
+    """Rename ``tmp`` to ``out_dir``; an existing ``out_dir`` is moved aside first, or kept."""
+    if not replace:
+        try:
+            os.rename(tmp, out_dir)  # refuses a non-empty out_dir: no check-then-act race
+        except OSError:
+            if not (out_dir / MANIFEST).is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
     aside = None
     if out_dir.exists():
         aside = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
@@ -519,7 +530,8 @@ class OnnxEmbedder:
             check_source(target, source)
         else:
             log.info("Exporting %s to ONNX at %s (one-off, needs torch)", name, target)
-            export_onnx(source, target, name=name, int8=precision == "int8")
+            # replace=False: two workers starting together both export; the first one wins.
+            export_onnx(source, target, name=name, int8=precision == "int8", replace=False)
         return cls(target, precision)
 
     def encode(

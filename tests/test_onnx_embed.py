@@ -82,6 +82,23 @@ def test_manifest_of_another_kind_is_refused(tmp_path: Path) -> None:
     assert not is_export_dir(tmp_path / "missing")
 
 
+def test_publish_keeps_an_export_another_process_published_first(tmp_path: Path) -> None:
+    from nlp.onnx_embed import _publish
+
+    winner, loser = tmp_path / "model", tmp_path / ".model.tmp-1"
+    for directory, text in ((winner, "first"), (loser, "second")):
+        directory.mkdir()
+        (directory / MANIFEST).write_text(text)
+    _publish(loser, winner, replace=False)
+    assert (winner / MANIFEST).read_text() == "first" and not loser.exists()
+
+    loser.mkdir()
+    (loser / MANIFEST).write_text("second")
+    _publish(loser, winner, replace=True)
+    assert (winner / MANIFEST).read_text() == "second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
 def test_from_spec_rejects_unknown_spec() -> None:
     with pytest.raises(FileNotFoundError, match="no-such-model"):
         OnnxEmbedder.from_spec("no-such-model")
