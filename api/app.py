@@ -141,23 +141,33 @@ class BodySizeGuard:
         await self.app(scope, counting_receive, send)
 
 
+def say(message: str) -> None:
+    """Start-up progress for whoever runs the server (uvicorn's log shows only its own)."""
+    print(f"WSIS Lens: {message}", file=sys.stderr, flush=True)
+
+
 def _build_context(settings: Settings, workspace: Workspace | None) -> ApiContext:
     workspace = workspace or Workspace(settings)
     token = load_or_create_token(settings)
     if token.generated:
-        print(f"WSIS Lens: generated an API token for write requests in {token.origin} "
-              f"(mode 0600). Send it as 'Authorization: Bearer <token>'.", file=sys.stderr)
+        say(f"generated an API token for write requests in {token.origin} (mode 0600); "
+            f"send it as 'Authorization: Bearer <token>'")
     else:
-        print(f"WSIS Lens: write requests need the API token from {token.origin}.",
-              file=sys.stderr)
+        say(f"write requests need the API token from {token.origin}")
+    say(f"loading the documents in {workspace.settings.home} (first run: reading "
+        f"{workspace.settings.corpus_dir} and building the index)")
     update = workspace.ensure_ready()
-    log.info("index version %s with %s passages", update.version, update.passage_count)
+    say(f"index version {update.version}: {update.passage_count} passages")
     fb.create_tables(workspace.store)
     interrupted = fb.fail_interrupted_jobs(workspace.store)
     if interrupted:
-        log.warning("%s background job(s) were interrupted by the last shutdown", interrupted)
-    tagging = TaggingService(settings, lambda: workspace.embedder)
-    tagging.load(build=True)
+        say(f"{interrupted} background job(s) were interrupted by the last shutdown")
+    tagging = TaggingService(settings, lambda: workspace.embedder, progress=say)
+    if tagging.load(build=True):
+        say("taggers ready: " + ", ".join(
+            f"{scheme} {info.get('version', '?')}" for scheme, info in tagging.models().items()))
+    else:
+        say(f"serving without tags: {tagging.reason}")
     retrainer = Retrainer(settings, workspace.store, lambda: workspace.embedder,
                           on_success=lambda: tagging.load(build=False))
     return ApiContext(settings, workspace, tagging, token, retrainer)

@@ -118,11 +118,14 @@ class TaggingService:
     Args:
         settings: where the models and the taxonomy live.
         embedder: returns the workspace's embedder (called only when the taggers load).
+        progress: told what happens when missing models are built (slow on first run).
     """
 
-    def __init__(self, settings: Settings, embedder: Callable[[], Embedder]) -> None:
+    def __init__(self, settings: Settings, embedder: Callable[[], Embedder],
+                 progress: Callable[[str], None] | None = None) -> None:
         self.settings = settings
         self._embedder = embedder
+        self._progress = progress
         self._suite: Any | None = None
         self._reason = "taggers not loaded yet"
         self._models_key = ""
@@ -186,7 +189,7 @@ class TaggingService:
             raise TaggersUnavailable(f"the tagging modules are missing ({exc})") from exc
         embedder = self._embedder()
         if build:
-            paths = train.ensure_models(self.settings, embedder)
+            paths = train.ensure_models(self.settings, embedder, progress=self._progress)
         else:
             found = {scheme: train.find_model(self.settings.models_dir, scheme, embedder)
                      for scheme in self.taxonomy().labels}

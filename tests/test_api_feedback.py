@@ -1,4 +1,5 @@
-"""nlp.feedback: the append-only feedback log and the jobs table, on SQLite."""
+"""nlp.feedback: the append-only feedback log and the jobs table, on SQLite and PostgreSQL
+(``database_url`` from conftest runs each test on both; PostgreSQL skips when absent)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from nlp.store import Store
 
 
 @pytest.fixture()
-def store(tmp_path: Path) -> Store:
-    opened = Store(f"sqlite:///{tmp_path / 'wsis.db'}")
+def store(database_url: str) -> Store:
+    opened = Store(database_url)
     fb.create_tables(opened)
     yield opened
     opened.close()
@@ -49,10 +50,10 @@ def test_feedback_validation(store: Store, kwargs: dict, message: str) -> None:
     assert fb.count_feedback(store) == 0
 
 
-def test_feedback_survives_reopening_and_document_deletion(tmp_path: Path) -> None:
+def test_feedback_survives_reopening_and_document_deletion(database_url: str) -> None:
     from nlp.types import Document, DocumentMeta, Passage
 
-    url = f"sqlite:///{tmp_path / 'wsis.db'}"
+    url = database_url
     store = Store(url)
     document = Document.from_text("Some text.", DocumentMeta(title="T"))
     passage = Passage(f"{document.id}-0000", document.id, 0, 0, 10, "Some text.")
