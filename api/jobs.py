@@ -12,7 +12,6 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from nlp import feedback as fb
@@ -34,19 +33,22 @@ class JobConflict(WsisError):
         self.job = job
 
 
-def retrain_with_feedback(settings: Settings, embedder: Embedder, store: Store,
-                          job_id: str) -> dict[str, Any]:
-    """Train a new version of every scheme's tagger from the data plus all feedback so far.
+def retrain_with_feedback(settings: Settings, embedder: Embedder, store: Store, job_id: str,
+                          evaluate: bool = False,
+                          progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """What ``wsis train all --feedback FILE`` does, with every feedback record so far.
 
-    The feedback is written to ``home/feedback/<job>.jsonl`` first (kept as a record of what
-    the models were trained on) and read back with the trainers' own reader.
+    The feedback is written to ``home/feedback/retrain-<job>.jsonl`` first (kept as a record
+    of what the models were trained on); the models go to a new version directory, so the
+    ones serving now are never overwritten.
+
+    Args:
+        evaluate: also cross-validate (slow; gives the model card its metrics).
 
     Returns:
-        ``{"feedback_examples": n, "models": {scheme: path}}``.
+        ``wsis train``'s summary plus ``feedback_examples``, ``feedback_file`` and ``version``.
     """
-    from nlp import data as datasets
     from nlp import train
-    from nlp.taxonomy import load_taxonomy
 
     examples = fb.training_examples(fb.list_feedback(store))
     folder = settings.home / "feedback"
@@ -55,26 +57,13 @@ def retrain_with_feedback(settings: Settings, embedder: Embedder, store: Store,
     with feedback_file.open("w", encoding="utf-8") as handle:
         for example in examples:
             handle.write(json.dumps(example, ensure_ascii=False) + "\n")
-    per_scheme: dict[str, list[Any]] = {}
-    for scheme, example in train.read_feedback(feedback_file):
-        per_scheme.setdefault(scheme, []).append(example)
-
-    data_dir = settings.data_dir if datasets.data_available(settings.data_dir) else None
-    taxonomy = load_taxonomy(settings.taxonomy_dir, data_dir)
-    cache_dir = settings.home / "cache" / "embeddings"
-    zero_shot = train.zero_shot_calibration(train.EmbeddingCache(cache_dir, embedder), taxonomy,
-                                            data_dir)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     version = f"{train.default_version(embedder)}-fb{stamp}"
-    models: dict[str, str] = {}
-    for scheme in taxonomy.labels:
-        out = Path(settings.models_dir) / scheme / version
-        result = train.train_scheme(scheme, embedder, taxonomy, data_dir, cache_dir,
-                                    feedback=per_scheme.get(scheme, []), out_dir=out,
-                                    zero_shot=zero_shot)
-        models[scheme] = str(result.path)
-    return {"feedback_examples": len(examples), "feedback_file": str(feedback_file),
-            "version": version, "models": models}
+    summary = train.run_training(settings, embedder, feedback_path=feedback_file,
+                                 version=version, with_evaluation=evaluate,
+                                 report_dir=settings.home / "reports", progress=progress)
+    return {**summary, "feedback_examples": len(examples), "feedback_file": str(feedback_file),
+            "version": version}
 
 
 class Retrainer:
@@ -104,7 +93,7 @@ class Retrainer:
                 return job
         return None
 
-    def submit(self) -> fb.Job:
+    def submit(self, evaluate: bool = False) -> fb.Job:
         """Queue a retrain and start it.
 
         Raises:
@@ -114,17 +103,23 @@ class Retrainer:
             current = self.active()
             if current is not None:
                 raise JobConflict(current)
-            job = fb.create_job(self.store, RETRAIN,
-                                {"feedback_count": fb.count_feedback(self.store)})
-            self._thread = threading.Thread(target=self._run, args=(job.id,),
+            job = fb.create_job(self.store, RETRAIN, {
+                "feedback_count": fb.count_feedback(self.store), "evaluate": evaluate})
+            self._thread = threading.Thread(target=self._run, args=(job.id, evaluate),
                                             name=f"wsis-retrain-{job.id[:8]}", daemon=True)
             self._thread.start()
             return job
 
-    def _run(self, job_id: str) -> None:
+    def _run(self, job_id: str, evaluate: bool) -> None:
         fb.start_job(self.store, job_id, "training taggers with feedback")
+
+        def progress(message: str) -> None:
+            log.info("retrain %s: %s", job_id[:8], message)
+            fb.update_job_message(self.store, job_id, message)
+
         try:
-            result = self._train(self.settings, self._embedder(), self.store, job_id)
+            result = self._train(self.settings, self._embedder(), self.store, job_id,
+                                 evaluate=evaluate, progress=progress)
             self._on_success()
         except Exception as exc:  # a failed job is reported, never raised into the server
             log.exception("retrain job %s failed", job_id)

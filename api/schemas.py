@@ -286,6 +286,11 @@ class FeedbackList(BaseModel):
     feedback: list[FeedbackOut]
 
 
+class RetrainRequest(Strict):
+    evaluate: bool = Field(False, description="Cross-validate too (slow; fills the model "
+                           "cards' metrics when training data is present).")
+
+
 class JobOut(BaseModel):
     id: str
     kind: str

@@ -265,6 +265,13 @@ def start_job(store: Store, job_id: str, message: str = "running") -> None:
                      .values(status="running", started=_now(), message=message))
 
 
+def update_job_message(store: Store, job_id: str, message: str) -> None:
+    """Progress note of a running job (shown by ``GET /v1/jobs/{id}``)."""
+    with store.begin() as conn:
+        conn.execute(update(jobs_table).where(jobs_table.c.id == job_id)
+                     .values(message=message[:2000]))
+
+
 def finish_job(store: Store, job_id: str, *, ok: bool, message: str,
                result: dict[str, Any] | None = None) -> None:
     with store.begin() as conn:

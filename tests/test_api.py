@@ -742,8 +742,9 @@ def test_retrain_uses_feedback_and_makes_new_models_live(fresh: TestClient) -> N
     for text, label in ((SCHOOLS, "C7.e-learning"), (WOMEN, "C4")):
         fresh.post("/v1/feedback", headers=AUTH,
                    json={"text": text, "label": label, "action": "add"})
-    started = fresh.post("/v1/models/retrain", headers=AUTH)
+    started = fresh.post("/v1/models/retrain", headers=AUTH, json={"evaluate": False})
     assert started.status_code == 202
+    assert started.json()["params"] == {"feedback_count": 2, "evaluate": False}
     job = wait_for_job(fresh, started.json()["id"])
     assert job["status"] == "succeeded", job["message"]
     assert job["result"]["feedback_examples"] == 2
@@ -765,8 +766,10 @@ def test_only_one_retrain_runs_at_a_time(fresh: TestClient) -> None:
     retrainer._train = slow_train
     first = fresh.post("/v1/models/retrain", headers=AUTH)
     assert first.status_code == 202
-    second = fresh.post("/v1/models/retrain", headers=AUTH)
+    second = fresh.post("/v1/models/retrain", headers=AUTH, json={"evaluate": True})
     assert second.status_code == 409 and first.json()["id"] in second.json()["detail"]
+    assert fresh.post("/v1/models/retrain", headers=AUTH,
+                      json={"evaluate": "sometimes"}).status_code == 422
     release.set()
     job = wait_for_job(fresh, first.json()["id"])
     assert job["status"] == "failed" and "training data unreadable" in job["message"]
@@ -781,7 +784,7 @@ def test_models_saved_by_another_process_are_picked_up(fresh: TestClient, monkey
     before = fresh.get("/v1/models").json()["models"]["gdc"]["version"]
     # As if `wsis train` ran in another process while the server was up.
     result = retrain_with_feedback(ctx.settings, ctx.workspace.embedder, ctx.workspace.store,
-                                   "cli")
+                                   "elsewhere")
     monkeypatch.setattr(api.tagging, "RELOAD_CHECK_SECONDS", 0.0)
     after = fresh.get("/v1/models").json()["models"]["gdc"]["version"]
     assert after == result["version"] != before

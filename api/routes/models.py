@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Path, status
 
 from api.deps import Context, ReadAccess, WriteAccess
 from api.jobs import RETRAIN
-from api.schemas import JobOut, ModelsResponse
+from api.schemas import JobOut, ModelsResponse, RetrainRequest
 from nlp import feedback as fb
 
 router = APIRouter(prefix="/v1", tags=["models"], dependencies=[ReadAccess])
@@ -23,10 +23,11 @@ def models(ctx: Context) -> dict:
 @router.post("/models/retrain", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut,
              dependencies=[WriteAccess], responses={409: {"description": "Already running"}},
              summary="Retrain the taggers with all feedback (background job)")
-def retrain(ctx: Context) -> dict:
-    """Starts ``train`` with every feedback record as extra labelled data; poll
-    ``GET /v1/jobs/{id}``. When it succeeds the new models are live."""
-    return ctx.retrainer.submit().to_dict()
+def retrain(ctx: Context, body: RetrainRequest | None = None) -> dict:
+    """Starts ``wsis train all`` with every feedback record as extra labelled data; poll
+    ``GET /v1/jobs/{id}``. When it succeeds the new models are live; the old ones stay on
+    disk."""
+    return ctx.retrainer.submit(evaluate=body.evaluate if body else False).to_dict()
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, summary="Status of a background job")
