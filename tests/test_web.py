@@ -159,6 +159,7 @@ def test_search_highlights_terms_and_finds_similar_commitments(page, server: str
     assert results.count() == 10
     marks = [m.lower() for m in page.locator(".result mark").all_inner_texts()]
     assert any(m.startswith("school") for m in marks)
+    assert "the" not in marks and "to" not in marks  # stop words are not highlighted
     assert page.locator(".result .chip").count() > 0
     assert "for “connect every school" in page.inner_text("#search-summary")
 
@@ -207,6 +208,9 @@ def test_tagging_shows_evidence_and_records_feedback(page, server: str) -> None:
     page.select_option("#add-label-select", "C7.e-learning")
     page.click("#add-label-button")
     page.wait_for_selector("#toast:has-text('Added C7.e-learning')")
+    page.click("#tag-similar-button")
+    page.wait_for_selector(".similar-text .similar-group")
+    assert hit["title"] in page.locator(".similar-text .result-title").all_inner_texts()
     shot(page, "tagging")
 
     status, body = _get(f"{server}/v1/feedback")

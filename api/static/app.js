@@ -14,8 +14,8 @@ const KEYS = {
 // Which keys the page shows, and in what order (sections are the in-between level of the GDC).
 const SHOWN_KEYS = ["action_lines", "sdgs", "sdg_targets", "gdc", "gdc_commitments"];
 const SCHEME_CLASS = { "action-lines": "al", sdgs: "sdg", gdc: "gdc" };
-const STOPWORDS = new Set(("a an and are as at be by for from has have in is it its of on or that " +
-  "the their this to was were will with we our us all any can not into more".split(" ")));
+const STOPWORDS = new Set(("a an and are as at be by for from has have in is it its of on or " +
+  "that the their this to was were will with we our us all any can not into more").split(" "));
 
 const state = { taxonomy: null, titles: new Map(), schemeOf: new Map(), documents: [] };
 
@@ -417,9 +417,13 @@ function renderTags(text, result) {
     return section;
   });
   const adder = addLabelControl(text);
+  const similarBox = h("div", { class: "similar-text" });
+  const similarButton = h("button", { type: "button", class: "small", id: "tag-similar-button", text: "Who else committed to this?" });
+  similarButton.addEventListener("click", () => similarToText(text, similarBox, similarButton));
   output.replaceChildren(
     h("div", { class: "card" }, h("h2", { text: "Your text" }),
-      h("p", { class: "hint", text: "Select a suggestion to mark the sentences that support it." }), preview, adder),
+      h("p", { class: "hint", text: "Select a suggestion to mark the sentences that support it." }), preview, adder,
+      h("div", { class: "row" }, similarButton), similarBox),
     ...sections);
   const first = output.querySelector(".suggestion");
   if (first) first.click();
@@ -461,6 +465,24 @@ function suggestionRow(text, entry, info, select) {
   accept.addEventListener("click", () => judge("accept", accept, reject));
   reject.addEventListener("click", () => judge("reject", reject, accept));
   return row;
+}
+
+async function similarToText(text, box, button) {
+  busy(button, true, "Looking…");
+  try {
+    const body = await api("/v1/similar", { method: "POST", json: { text, k: 5, per_document: 1 } });
+    const terms = queryTerms(text).slice(0, 12);
+    box.replaceChildren(h("div", { class: "similar" },
+      h("h3", { text: body.groups.length ? "The closest passages in the documents" : "No similar passages found." }),
+      ...body.groups.map((group) => h("div", { class: "similar-group" },
+        h("div", { class: "result-title", text: group.title }),
+        h("div", { class: "meta", text: [group.organization, group.kind, group.date, `similarity ${group.best_score.toFixed(2)}`].filter(Boolean).join(" · ") }),
+        h("p", { class: "passage clamped" }, highlighted(group.passages[0].text, terms))))));
+  } catch (error) {
+    toast(`Could not find similar passages: ${error.message}`, true);
+  } finally {
+    busy(button, false);
+  }
 }
 
 async function addLabel(text, label, button, score) {
@@ -512,7 +534,7 @@ async function uploadDocument(event) {
   try {
     const body = await api("/v1/documents", { method: "POST", form, write: true });
     status.textContent = body.created
-      ? `Added “${body.document.title}” (${body.document.passages} passages).`
+      ? `Added “${body.document.title}” (${body.document.passages} passage${body.document.passages === 1 ? "" : "s"}).`
       : `“${body.document.title}” was already here.`;
     $("#upload-form").reset();
     await loadDocuments();
@@ -589,7 +611,7 @@ async function showReport(docId, preloaded) {
   jsonButton.addEventListener("click", () => downloadReport(doc, "json"));
   const head = h("div", { class: "report-head" },
     h("div", {}, h("h2", { text: doc.title }),
-      h("p", { class: "meta", text: [doc.organization, doc.kind, doc.date, `${doc.passages} passages`, doc.source].filter(Boolean).join(" · ") })),
+      h("p", { class: "meta", text: [doc.organization, doc.kind, doc.date, `${doc.passages} passage${doc.passages === 1 ? "" : "s"}`, doc.source].filter(Boolean).join(" · ") })),
     h("div", { class: "row" }, csvButton, jsonButton));
   if (!doc.tags_available || !doc.summary) {
     box.replaceChildren(head, h("p", { class: "empty", text: "Tagging is not available on this server, so there is no tag summary." }));
@@ -607,6 +629,7 @@ async function showReport(docId, preloaded) {
     chartBox.replaceChildren(entries.length
       ? barChart(entries, KEYS[key].cls)
       : h("p", { class: "empty", text: "No passage carries these tags." }));
+    if (!entries.length) { strongest.replaceChildren(); return; }
     strongest.replaceChildren(h("h3", { text: `Strongest passages per tag — ${KEYS[key].name}` }),
       h("ul", { class: "strongest" }, ...entries.slice(0, 6).map((entry) => h("li", {},
         h("span", { class: `chip ${KEYS[key].cls}`, text: entry.label }), " ", h("strong", { text: entry.title }),
@@ -622,7 +645,7 @@ async function showReport(docId, preloaded) {
       text: `${KEYS[key].name} (${doc.summary[key].length})`, onclick: () => show(key) }));
   }
   box.replaceChildren(head, h("h3", { text: "Tag distribution (passages per tag)" }), tabs, chartBox, strongest);
-  show(keys[0]);
+  show(keys.find((key) => doc.summary[key].length) || keys[0]);
   box.focus();
   box.scrollIntoView({ behavior: "smooth", block: "start" });
 }
