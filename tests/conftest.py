@@ -38,6 +38,7 @@ def env_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "env-home"
     monkeypatch.setenv("WSIS_HOME", str(home))
     monkeypatch.setenv("WSIS_EMBEDDING_MODEL", "hash:256")
+    monkeypatch.setenv("WSIS_MODELS_DIR", str(home / "models"))  # never the repo's models/
     get_settings.cache_clear()
     yield home
     get_settings.cache_clear()

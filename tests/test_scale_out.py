@@ -27,7 +27,8 @@ def _free_port() -> int:
 def _start(home: Path, database_url: str) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     env = dict(os.environ, WSIS_HOME=str(home), WSIS_DATABASE_URL=database_url,
-               WSIS_EMBEDDING_MODEL="hash:256", WSIS_API_TOKEN=TOKEN, HF_HUB_OFFLINE="1")
+               WSIS_EMBEDDING_MODEL="hash:256", WSIS_API_TOKEN=TOKEN, HF_HUB_OFFLINE="1",
+               WSIS_MODELS_DIR=str(home / "models"), WSIS_DATA_DIR=str(home / "no-data"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
          "127.0.0.1", "--port", str(port), "--log-level", "warning"],
