@@ -1,20 +1,24 @@
 """Taggers: one interface, one implementation per label scheme.
 
 A tagger scores every label of its scheme for a text in [0, 1] and marks the labels whose score
-reaches that label's calibrated threshold. The scoring is cheap math on one embedding per text:
+reaches that label's calibrated threshold. Scoring is cheap arithmetic on one embedding per text
+(plus a sparse TF-IDF product where a lexical head was trained); see :class:`ScoringLayer`:
 
-* **prototype similarity** - cosine between the text and each label's prototype (the mean
-  embedding of its taxonomy texts), mapped to a logit ``scale * cos + shift``;
-* **supervised head** - one-vs-rest logistic weights on the embedding (trained where labelled
-  data exists; see :mod:`nlp.train`);
-* the two logits are blended with a weight chosen by cross-validation, then mapped to a
-  probability by a Platt sigmoid fitted on held-out folds.
+* **prototype similarity** - cosine to each label's prototype (the mean embedding of its
+  taxonomy texts), standardised per label;
+* **supervised head** - one-vs-rest logistic weights on the embedding;
+* **nearest labelled examples** - similarity-weighted vote of the closest training examples;
+* **lexical head** - TF-IDF logistic weights;
 
-Evidence (sentences that drove a tag with character offsets, nearest labelled examples and
-matched taxonomy keywords) is computed from per-sentence embeddings with the same layers.
+weighed and calibrated by a logistic stacker fitted on out-of-fold predictions
+(see :mod:`nlp.train`). Schemes without labelled data use the prototype component alone.
+
+Evidence (the sentences that drove a tag, with character offsets; nearest labelled examples;
+matched taxonomy keywords) comes from per-sentence vectors scored by the same layers.
 
 Saved taggers are directories: ``manifest.json`` (labels, thresholds, embedding model, data
-hashes, metrics), ``weights.npz`` (no pickle), ``examples.json`` and ``keywords.json``.
+hashes, metrics), ``weights.npz`` (no pickle), ``examples.json``, ``keywords.json`` and
+``lexicon.json`` (TF-IDF vocabulary).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ MANIFEST = "manifest.json"
 WEIGHTS = "weights.npz"
 EXAMPLES = "examples.json"
 KEYWORDS = "keywords.json"
+LEXICON = "lexicon.json"
 
 
 class EmptyTextError(WsisError):
@@ -52,101 +57,203 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # Scoring layer: the numeric core shared by every scheme
 
+COMPONENTS = ("prototype", "head", "knn", "lexical")
+KNN_K = 15
+KNN_TEMPERATURE = 20.0
+KNN_FLOOR = 0.01
+
+
+@dataclass
+class LexicalHead:
+    """TF-IDF (word 1-2 grams) + one-vs-rest logistic weights, stored as arrays, not pickles."""
+
+    vocabulary: list[str]
+    idf: np.ndarray  # (V,)
+    weights: np.ndarray  # (L, V)
+    bias: np.ndarray  # (L,)
+
+    def _vectorizer(self) -> Any:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        vectorizer = TfidfVectorizer(**lexical_settings(),
+                                     vocabulary={t: i for i, t in enumerate(self.vocabulary)})
+        vectorizer.idf_ = np.asarray(self.idf, dtype=np.float64)
+        return vectorizer
+
+    def transform(self, texts: Sequence[str]) -> Any:
+        if not hasattr(self, "_cached"):
+            self._cached = self._vectorizer()
+        return self._cached.transform(list(texts))
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self.transform(texts) @ self.weights.T) + self.bias
+
+
+def lexical_settings() -> dict[str, Any]:
+    """TF-IDF settings shared by training and inference (and the baseline)."""
+    return {"ngram_range": (1, 2), "sublinear_tf": True, "strip_accents": "unicode",
+            "lowercase": True, "dtype": np.float32}
+
 
 @dataclass
 class ScoringLayer:
-    """Scores one flat label set from embeddings.
+    """Scores one flat label set from embeddings (and, for the lexical head, the texts).
 
-    Attributes:
-        labels: label ids, one per column.
-        prototypes: ``(L, d)`` unit rows, or an empty ``(0, d)`` array when unused.
-        proto_scale, proto_shift: prototype logit ``scale * cos + shift``.
-        weights, bias: supervised head ``(L, d)`` and ``(L,)``; ``None`` for zero-shot.
-        blend: weight of the prototype logit (``1.0`` means zero-shot only).
-        calib_a, calib_b: Platt sigmoid on the blended logit.
-        thresholds: per-label decision thresholds on the calibrated score.
-        threshold_source: how each threshold was chosen (``"held-out F1"``, ``"shrunk"``, ...).
+    Up to four components give each label a logit; a pooled logistic "stacker" fitted on
+    out-of-fold component logits weighs them and maps the sum to a calibrated probability:
+    ``p = sigmoid(sum_k mix[k] * component_k + mix_bias)``.
+
+    * ``prototype``: cosine to the label prototype, standardised per label by the mean
+      (``proto_center``) and spread (``proto_spread``) over background texts, which stops
+      "hub" prototypes close to every text from winning;
+    * ``head``: one-vs-rest logistic regression on the embedding (``weights``, ``bias``);
+    * ``knn``: log of the similarity-weighted vote of the nearest labelled examples;
+    * ``lexical``: TF-IDF logistic head (:class:`LexicalHead`).
+
+    ``thresholds`` are per-label decision thresholds on the calibrated score, chosen on
+    held-out folds; ``threshold_source`` says how.
     """
 
     labels: list[str]
     prototypes: np.ndarray
-    proto_scale: float = 10.0
-    proto_shift: float = -5.0
+    mix: dict[str, float] = field(default_factory=lambda: {"prototype": 1.0})
+    mix_bias: float = 0.0
+    proto_center: np.ndarray | None = None
+    proto_spread: np.ndarray | None = None
     weights: np.ndarray | None = None
     bias: np.ndarray | None = None
-    blend: float = 1.0
-    calib_a: float = 1.0
-    calib_b: float = 0.0
+    knn_vectors: np.ndarray | None = None
+    knn_labels: np.ndarray | None = None  # (N, L) bool
+    lexical: LexicalHead | None = None
     thresholds: np.ndarray = field(default_factory=lambda: np.zeros(0))
     threshold_source: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        n = len(self.labels)
         if len(self.thresholds) == 0:
-            self.thresholds = np.full(len(self.labels), 0.5)
-            self.threshold_source = ["default"] * len(self.labels)
+            self.thresholds = np.full(n, 0.5)
+            self.threshold_source = ["default"] * n
+        if self.proto_center is None:
+            self.proto_center = np.zeros(n, np.float32)
+        if self.proto_spread is None:
+            self.proto_spread = np.ones(n, np.float32)
+        self._knn32 = (None if self.knn_vectors is None
+                       else np.asarray(self.knn_vectors, dtype=np.float32))
 
+    # --- components -----------------------------------------------------------------------
     def prototype_logits(self, vectors: np.ndarray) -> np.ndarray:
-        return self.proto_scale * (vectors @ self.prototypes.T) + self.proto_shift
+        return (vectors @ self.prototypes.T - self.proto_center) / self.proto_spread
 
     def head_logits(self, vectors: np.ndarray) -> np.ndarray:
-        if self.weights is None or self.bias is None:
-            return np.zeros((vectors.shape[0], len(self.labels)), dtype=np.float32)
+        assert self.weights is not None and self.bias is not None
         return vectors @ self.weights.T + self.bias
 
-    def logits(self, vectors: np.ndarray) -> np.ndarray:
-        if self.weights is None or self.blend >= 1.0:
-            return self.prototype_logits(vectors)
-        if self.blend <= 0.0 or self.prototypes.shape[0] == 0:
-            return self.head_logits(vectors)
-        return self.blend * self.prototype_logits(vectors) + (1.0 - self.blend) * (
-            self.head_logits(vectors)
-        )
+    def knn_logits(self, vectors: np.ndarray) -> np.ndarray:
+        assert self._knn32 is not None and self.knn_labels is not None
+        return knn_vote(vectors, self._knn32, self.knn_labels)
 
-    def proba(self, vectors: np.ndarray) -> np.ndarray:
+    def components(self, vectors: np.ndarray, texts: Sequence[str] | None = None
+                   ) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for name in self.mix:
+            if name == "prototype":
+                out[name] = self.prototype_logits(vectors)
+            elif name == "head":
+                out[name] = self.head_logits(vectors)
+            elif name == "knn":
+                out[name] = self.knn_logits(vectors)
+            elif name == "lexical":
+                if texts is None or self.lexical is None:
+                    raise ValueError("This layer has a lexical head: pass the texts too")
+                out[name] = self.lexical.logits(texts)
+            else:
+                raise ValueError(f"Unknown scoring component {name!r}")
+        return out
+
+    def logits(self, vectors: np.ndarray, texts: Sequence[str] | None = None) -> np.ndarray:
+        z = np.full((vectors.shape[0], len(self.labels)), self.mix_bias, dtype=np.float64)
+        for name, value in self.components(vectors, texts).items():
+            z += self.mix[name] * value
+        return z
+
+    def proba(self, vectors: np.ndarray, texts: Sequence[str] | None = None) -> np.ndarray:
         """Calibrated scores ``(n, L)`` in [0, 1]."""
         vectors = np.asarray(vectors, dtype=np.float32)
-        return _sigmoid(self.calib_a * self.logits(vectors) + self.calib_b)
+        return _sigmoid(self.logits(vectors, texts))
 
     # --- persistence ----------------------------------------------------------------------
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        out = {f"{prefix}.prototypes": self.prototypes.astype(np.float32)}
+        out = {f"{prefix}.prototypes": self.prototypes.astype(np.float32),
+               f"{prefix}.proto_center": np.asarray(self.proto_center, np.float32),
+               f"{prefix}.proto_spread": np.asarray(self.proto_spread, np.float32),
+               f"{prefix}.thresholds": np.asarray(self.thresholds, dtype=np.float64)}
         if self.weights is not None and self.bias is not None:
             out[f"{prefix}.weights"] = self.weights.astype(np.float32)
             out[f"{prefix}.bias"] = self.bias.astype(np.float32)
-        out[f"{prefix}.thresholds"] = np.asarray(self.thresholds, dtype=np.float64)
+        if self.knn_vectors is not None and self.knn_labels is not None:
+            out[f"{prefix}.knn_vectors"] = np.asarray(self.knn_vectors, np.float16)
+            out[f"{prefix}.knn_labels"] = np.asarray(self.knn_labels, bool)
+        if self.lexical is not None:
+            out[f"{prefix}.lexical_idf"] = self.lexical.idf.astype(np.float32)
+            out[f"{prefix}.lexical_weights"] = self.lexical.weights.astype(np.float16)
+            out[f"{prefix}.lexical_bias"] = self.lexical.bias.astype(np.float32)
         return out
 
     def config(self) -> dict[str, Any]:
         return {
             "labels": self.labels,
-            "proto_scale": float(self.proto_scale),
-            "proto_shift": float(self.proto_shift),
-            "blend": float(self.blend),
-            "calib_a": float(self.calib_a),
-            "calib_b": float(self.calib_b),
-            "has_head": self.weights is not None,
+            "mix": {k: float(v) for k, v in self.mix.items()},
+            "mix_bias": float(self.mix_bias),
             "thresholds": {lab: round(float(t), 6) for lab, t in zip(self.labels, self.thresholds)},
             "threshold_source": dict(zip(self.labels, self.threshold_source)),
         }
 
+    def extra_files(self) -> dict[str, Any]:
+        """JSON side files (the lexical vocabulary)."""
+        return {"lexical_vocabulary": self.lexical.vocabulary} if self.lexical else {}
+
     @classmethod
-    def from_saved(cls, config: dict[str, Any], arrays: Any, prefix: str) -> ScoringLayer:
-        has_head = bool(config.get("has_head"))
+    def from_saved(cls, config: dict[str, Any], arrays: Any, prefix: str,
+                   extra: dict[str, Any] | None = None) -> ScoringLayer:
+        def get(name: str, dtype: Any = np.float32) -> np.ndarray | None:
+            key = f"{prefix}.{name}"
+            return np.asarray(arrays[key], dtype=dtype) if key in arrays.files else None
+
+        lexical = None
+        if get("lexical_idf") is not None and extra and "lexical_vocabulary" in extra:
+            lexical = LexicalHead(list(extra["lexical_vocabulary"]), get("lexical_idf"),
+                                  get("lexical_weights"), get("lexical_bias"))
         return cls(
             labels=list(config["labels"]),
-            prototypes=np.asarray(arrays[f"{prefix}.prototypes"], dtype=np.float32),
-            proto_scale=float(config["proto_scale"]),
-            proto_shift=float(config["proto_shift"]),
-            weights=np.asarray(arrays[f"{prefix}.weights"], dtype=np.float32) if has_head else None,
-            bias=np.asarray(arrays[f"{prefix}.bias"], dtype=np.float32) if has_head else None,
-            blend=float(config["blend"]),
-            calib_a=float(config["calib_a"]),
-            calib_b=float(config["calib_b"]),
-            thresholds=np.asarray(arrays[f"{prefix}.thresholds"], dtype=np.float64),
+            prototypes=get("prototypes"),
+            mix={k: float(v) for k, v in config["mix"].items()},
+            mix_bias=float(config["mix_bias"]),
+            proto_center=get("proto_center"),
+            proto_spread=get("proto_spread"),
+            weights=get("weights"),
+            bias=get("bias"),
+            knn_vectors=get("knn_vectors", np.float16),
+            knn_labels=get("knn_labels", bool),
+            lexical=lexical,
+            thresholds=get("thresholds", np.float64),
             threshold_source=[config["threshold_source"][lab] for lab in config["labels"]],
         )
 
 
+def knn_vote(vectors: np.ndarray, bank: np.ndarray, bank_labels: np.ndarray,
+             k: int = KNN_K, temperature: float = KNN_TEMPERATURE) -> np.ndarray:
+    """``log(floor + vote)``: similarity-weighted share of each label among the k nearest."""
+    n_labels = bank_labels.shape[1]
+    if len(bank) == 0:
+        return np.full((len(vectors), n_labels), np.log(KNN_FLOOR))
+    k = min(k, len(bank))
+    sims = vectors @ bank.T
+    idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    near = np.take_along_axis(sims, idx, axis=1)
+    weights = np.exp(temperature * (near - 1.0))
+    weights /= weights.sum(axis=1, keepdims=True)
+    votes = np.einsum("nk,nkl->nl", weights, bank_labels[idx].astype(np.float32))
+    return np.log(KNN_FLOOR + votes)
 # --------------------------------------------------------------------------------------------
 # Evidence helpers
 
@@ -312,13 +419,16 @@ class Tagger:
             self._bank_rows[label] = np.flatnonzero(labels == label)
 
     # --- scoring --------------------------------------------------------------------------
-    def score_vectors(self, vectors: np.ndarray) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
+    def score_vectors(
+        self, vectors: np.ndarray, texts: Sequence[str]
+    ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
         """``{key: (labels, scores (n, L), predicted (n, L) bool)}`` for embedded texts."""
         raise NotImplementedError
 
     def labels(self) -> dict[str, list[str]]:
+        """Every label id under every output key."""
         return {key: labs for key, (labs, _, _) in self.score_vectors(
-            np.zeros((1, self.embedding["dimension"]), np.float32)).items()}
+            np.zeros((1, self.embedding["dimension"]), np.float32), ["x"]).items()}
 
     def thresholds(self, key: str) -> dict[str, float]:
         """Decision threshold of every label under ``key``."""
@@ -350,10 +460,13 @@ class Tagger:
         max_examples: int = 3,
     ) -> list[TextTags]:
         """Turn embeddings into :class:`TextTags`; add evidence when sentence vectors are given."""
-        scored = self.score_vectors(vectors)
+        scored = self.score_vectors(vectors, texts)
         sentence_scores: list[dict[str, tuple[list[str], np.ndarray, np.ndarray]]] = []
         if sentence_vectors is not None:
-            sentence_scores = [self.score_vectors(sv) for _, sv in sentence_vectors]
+            sentence_scores = [
+                self.score_vectors(sv, [text[a:b] for a, b in spans])
+                for text, (spans, sv) in zip(texts, sentence_vectors)
+            ]
         bank = self.bank.astype(np.float32) if len(self.bank) and sentence_vectors else None
         results: list[TextTags] = []
         for i, text in enumerate(texts):
@@ -419,6 +532,9 @@ class Tagger:
         np.savez_compressed(tmp / WEIGHTS, **arrays)
         (tmp / EXAMPLES).write_text(json.dumps(self.bank_meta, ensure_ascii=False, indent=0))
         (tmp / KEYWORDS).write_text(json.dumps(self.keywords, ensure_ascii=False, indent=0))
+        extra = {name: layer.extra_files() for name, layer in self.layers.items()}
+        (tmp / LEXICON).write_text(json.dumps({k: v for k, v in extra.items() if v},
+                                              ensure_ascii=False))
         manifest = {
             **self.manifest,
             **(extra_manifest or {}),
@@ -475,9 +591,10 @@ class Tagger:
             raise ManifestMismatchError(
                 f"{str(path)!r} holds a {manifest['scheme']!r} tagger, not {cls.scheme!r}"
             )
+        extra = json.loads((path / LEXICON).read_text()) if (path / LEXICON).exists() else {}
         with np.load(path / WEIGHTS, allow_pickle=False) as arrays:
             layers = {
-                name: ScoringLayer.from_saved(config, arrays, name)
+                name: ScoringLayer.from_saved(config, arrays, name, extra.get(name))
                 for name, config in manifest["layers"].items()
             }
             bank = np.asarray(arrays["bank.embeddings"])
@@ -517,9 +634,11 @@ class ActionLineTagger(Tagger):
     keys = ("action_lines",)
     PARENT = "C7"
 
-    def score_vectors(self, vectors: np.ndarray) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
+    def score_vectors(
+        self, vectors: np.ndarray, texts: Sequence[str]
+    ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
         layer = self.layers["action_lines"]
-        proba = layer.proba(vectors)
+        proba = layer.proba(vectors, texts)
         pred = proba >= layer.thresholds
         labels = list(layer.labels)
         children = [j for j, lab in enumerate(labels) if lab.startswith(self.PARENT + ".")]
@@ -548,14 +667,16 @@ class SdgTagger(Tagger):
     scheme = SDGS
     keys = ("sdgs", "sdg_targets")
 
-    def score_vectors(self, vectors: np.ndarray) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
+    def score_vectors(
+        self, vectors: np.ndarray, texts: Sequence[str]
+    ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
         goals = self.layers["sdgs"]
-        g_proba = goals.proba(vectors)
+        g_proba = goals.proba(vectors, texts)
         g_pred = g_proba >= goals.thresholds
         out = {"sdgs": (list(goals.labels), g_proba, g_pred)}
         targets = self.layers.get("sdg_targets")
         if targets is not None and targets.labels:
-            t_proba = targets.proba(vectors)
+            t_proba = targets.proba(vectors, texts)
             goal_col = {lab: j for j, lab in enumerate(goals.labels)}
             parents = np.array([goal_col[t.split(".")[0]] for t in targets.labels])
             t_pred = (t_proba >= targets.thresholds) & g_pred[:, parents]
@@ -583,10 +704,13 @@ class GdcTagger(Tagger):
     scheme = GDC
     keys = ("gdc", "gdc_sections", "gdc_commitments")
 
-    def score_vectors(self, vectors: np.ndarray) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
+    def score_vectors(
+        self, vectors: np.ndarray, texts: Sequence[str]
+    ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
         obj, sec, com = (self.layers[k] for k in self.keys)
         parent_of: dict[str, str] = self.manifest.get("parents", {})
-        o_p, s_p, c_p = obj.proba(vectors), sec.proba(vectors), com.proba(vectors)
+        o_p, s_p, c_p = (obj.proba(vectors, texts), sec.proba(vectors, texts),
+                         com.proba(vectors, texts))
         o_y, s_y, c_y = o_p >= obj.thresholds, s_p >= sec.thresholds, c_p >= com.thresholds
         s_p, s_y = _hierarchy_max(sec.labels, s_p, s_y, com.labels, c_p, c_y, parent_of)
         o_p, o_y = _hierarchy_max(obj.labels, o_p, o_y, sec.labels, s_p, s_y, parent_of)
@@ -612,17 +736,79 @@ _TAGGER_CLASSES: dict[str, type[Tagger]] = {
 # Several taggers over one embedding pass
 
 
+def _unit(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (matrix / norms).astype(np.float32)
+
+
+def _token_pooled(
+    embedder: Any, texts: Sequence[str], spans_per_text: list[list[tuple[int, int]]],
+    batch_size: int,
+) -> tuple[np.ndarray, list[tuple[list[tuple[int, int]], np.ndarray]]] | None:
+    """Text and sentence vectors from ONE forward pass over the texts.
+
+    A sentence's vector is the mean of the contextual token embeddings that fall inside its
+    character span (tokens located with the fast tokenizer's offsets), the same pooling the
+    model applies to a whole text. Sentences past the model's length limit are embedded in one
+    extra call. Returns ``None`` when the embedder does not expose token embeddings.
+    """
+    model = getattr(embedder, "model", None)
+    tokenizer = getattr(model, "tokenizer", None)
+    if model is None or tokenizer is None or not getattr(tokenizer, "is_fast", False):
+        return None
+    try:
+        outputs = model.encode(list(texts), batch_size=batch_size, output_value=None,
+                               convert_to_numpy=False)
+    except TypeError:
+        return None
+    max_length = getattr(model, "max_seq_length", None) or 512
+    text_vectors = _unit(np.stack([o["sentence_embedding"].float().numpy() for o in outputs]))
+    result: list[tuple[list[tuple[int, int]], np.ndarray]] = []
+    missing: list[tuple[int, int, str]] = []
+    for i, (text, spans, out) in enumerate(zip(texts, spans_per_text, outputs)):
+        if len(spans) <= 1:
+            result.append((spans, text_vectors[i : i + 1]))
+            continue
+        enc = tokenizer(text, return_offsets_mapping=True, truncation=True, max_length=max_length)
+        ids = out["input_ids"].tolist()
+        tokens = out["token_embeddings"].float().numpy()
+        vectors = np.zeros((len(spans), tokens.shape[1]), np.float32)
+        if enc["input_ids"] != ids:  # tokenisation differs: embed the sentences instead
+            missing += [(i, k, text[a:b]) for k, (a, b) in enumerate(spans)]
+        else:
+            offsets = np.asarray(enc["offset_mapping"])
+            real = offsets[:, 1] > offsets[:, 0]  # drops [CLS]/[SEP]
+            for k, (a, b) in enumerate(spans):
+                inside = real & (offsets[:, 0] >= a) & (offsets[:, 1] <= b)
+                if inside.any():
+                    vectors[k] = tokens[inside].mean(axis=0)
+                else:
+                    missing.append((i, k, text[a:b]))
+        result.append((spans, vectors))
+    if missing:
+        extra = embedder.encode([t for _, _, t in missing], batch_size=batch_size)
+        for (i, k, _), vector in zip(missing, extra):
+            result[i][1][k] = vector
+    return text_vectors, [(spans, _unit(v)) for spans, v in result]
+
+
 def encode_with_sentences(
     embedder: Any, texts: Sequence[str], batch_size: int = 32
 ) -> tuple[np.ndarray, list[tuple[list[tuple[int, int]], np.ndarray]]]:
-    """Embed texts and their sentences in one encoder call.
+    """Embed texts and their sentences.
 
-    A text with a single sentence reuses its own vector, so short inputs cost one encoding.
+    With a sentence-transformers model, sentence vectors are pooled from the token embeddings
+    of the same forward pass (so evidence costs about one encoding per text). Otherwise texts
+    and sentences go through one encoder call; a single-sentence text reuses its own vector.
 
     Returns:
         ``(text_vectors (n, d), [(sentence spans, sentence vectors (k, d)), ...])``.
     """
     spans_per_text = [sentence_spans(t) for t in texts]
+    pooled = _token_pooled(embedder, texts, spans_per_text, batch_size)
+    if pooled is not None:
+        return pooled
     batch: list[str] = list(texts)
     where: list[tuple[int, int] | None] = []
     for text, spans in zip(texts, spans_per_text):

@@ -19,7 +19,12 @@ import numpy as np
 from nlp.taxonomy import ACTION_LINES, SDGS, Taxonomy
 
 Progress = Callable[[str], None]
-SYSTEMS = ("zero-shot", "trained", "tfidf-baseline")
+SYSTEM_COMPONENTS = {
+    "zero-shot": ("prototype",),
+    "trained": ("prototype", "head", "knn", "lexical"),
+    "tfidf-baseline": ("lexical",),
+}
+SYSTEMS = tuple(SYSTEM_COMPONENTS)
 
 
 @dataclass
@@ -74,41 +79,22 @@ def _confusion(truth: np.ndarray, guess: np.ndarray, n: int) -> np.ndarray:
     return matrix
 
 
-def _tfidf(train_texts: Sequence[str], test_texts: Sequence[str]) -> tuple[Any, Any]:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True,
-                                 strip_accents="unicode")
-    return vectorizer.fit_transform(train_texts), vectorizer.transform(test_texts)
-
-
-def _predict(layer: Any, vectors: np.ndarray, head_features: Any | None = None) -> np.ndarray:
-    if head_features is None:
-        return layer.proba(vectors)
-    z = head_features @ layer.weights.T + layer.bias
-    return 1.0 / (1.0 + np.exp(-np.clip(layer.calib_a * z + layer.calib_b, -40, 40)))
-
-
 def _run_systems(
     ids: list[str],
     protos: np.ndarray,
     train_texts: list[str], train_vectors: np.ndarray, train_y: np.ndarray,
     test_texts: list[str], test_vectors: np.ndarray,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
+    """Fit the three systems on the training part and score the test part."""
     from nlp.train import fit_layer
 
     proba, pred, info = {}, {}, {}
-    zero = fit_layer(ids, train_vectors, train_y, protos, use_head=False)
-    proba["zero-shot"] = _predict(zero.layer, test_vectors)
-    pred["zero-shot"] = proba["zero-shot"] >= zero.layer.thresholds
-    trained = fit_layer(ids, train_vectors, train_y, protos)
-    proba["trained"] = _predict(trained.layer, test_vectors)
-    pred["trained"] = proba["trained"] >= trained.layer.thresholds
-    info["blend"] = trained.layer.blend
-    x_train, x_test = _tfidf(train_texts, test_texts)
-    base = fit_layer(ids, train_vectors, train_y, None, head_features=x_train, c=10.0)
-    proba["tfidf-baseline"] = _predict(base.layer, test_vectors, x_test)
-    pred["tfidf-baseline"] = proba["tfidf-baseline"] >= base.layer.thresholds
+    for system, components in SYSTEM_COMPONENTS.items():
+        fit = fit_layer(ids, train_vectors, train_y, protos, train_texts, components)
+        proba[system] = fit.layer.proba(test_vectors, test_texts)
+        pred[system] = proba[system] >= fit.layer.thresholds
+        if system == "trained":
+            info["mix"] = {k: round(v, 3) for k, v in fit.layer.mix.items()}
     return proba, pred, info
 
 
@@ -146,9 +132,9 @@ def cross_validate(
         )
         for s in SYSTEMS:
             proba[s][te], pred[s][te] = p[s], d[s]
-        blends.append(info["blend"])
+        blends.append(info["mix"])
         if progress:
-            progress(f"fold {k}/{n_folds} done (blend {info['blend']})")
+            progress(f"fold {k}/{n_folds} done (mix {info['mix']})")
     return FoldPredictions(ids, y_all[eval_idx], proba, pred), blends
 
 
@@ -177,7 +163,7 @@ def evaluate_action_lines(
                     f"{n_folds}-fold; other sources always in training",
         "embedding": {"name": embedder.name, "dimension": embedder.dimension},
         "labels": ids,
-        "blend_per_fold": blends,
+        "mix_per_fold": blends,
         "systems": _summarise(fp),
     }
 
@@ -212,12 +198,12 @@ def evaluate_sdgs(
                     "Matrix rationales always in training",
         "embedding": {"name": embedder.name, "dimension": embedder.dimension},
         "labels": ids,
-        "blend_per_fold": blends,
+        "mix_per_fold": blends,
         "systems": _summarise(fp),
         "cross_source": {
             "eval_set": "all qu-sdg-sentences; trained only on SDG target/indicator texts and "
                         "WSIS-SDG Matrix rationales",
-            "blend": info["blend"],
+            "mix": info["mix"],
             "systems": _summarise(cross),
         },
     }
@@ -295,7 +281,8 @@ def write_reports(results: dict[str, dict[str, Any]], out_dir: Path) -> dict[str
         paths[f"png-{scheme}"] = png
         lines += [f"## {scheme}", "", f"Embedding: `{result['embedding']['name']}`. "
                   f"Evaluation set: {result['eval_set']}.", "", markdown_table(result), "",
-                  f"Prototype blend weight per fold: {result['blend_per_fold']}", ""]
+                  f"Stacker weights of the trained system per fold: {result['mix_per_fold']}",
+                  ""]
         if "cross_source" in result:
             cross = result["cross_source"]
             lines += ["### Cross-source generalisation", "", cross["eval_set"] + ".", "",
@@ -328,16 +315,19 @@ def model_card(tagger: Any, taxonomy: Taxonomy) -> str:
     lines += ["", "## Method", "",
               "Each text is embedded once. Every label has a prototype (mean embedding of its "
               "taxonomy title, summary, scope items and keywords; SDG goals add their targets, "
-              "SDG targets add indicators and JRC/Aurora keywords). Where labelled data exists a "
-              "one-vs-rest logistic head on the embedding is trained and its logit blended with "
-              "the prototype logit (weight chosen by out-of-fold mean average precision). A "
-              "Platt sigmoid fitted on out-of-fold logits maps to [0, 1]; each label's "
-              "threshold maximises F1 on out-of-fold scores, shrunk toward the scheme-wide "
-              "optimum by its number of positives.", ""]
+              "SDG targets add indicators and JRC/Aurora keywords); its cosine is standardised "
+              "per label over background texts. Where labelled data exists, three supervised "
+              "components are added: a one-vs-rest logistic head on the embedding, a "
+              "similarity-weighted vote of the 15 nearest labelled examples, and a TF-IDF "
+              "logistic head. A pooled logistic stacker fitted on 5-fold out-of-fold component "
+              "logits weighs them and calibrates the sum to [0, 1]; each label's threshold "
+              "maximises F1 on the out-of-fold scores, shrunk toward the scheme-wide optimum "
+              "by its number of positives.", ""]
     for name, layer in tagger.layers.items():
         sources = sorted(set(layer.threshold_source))
-        lines += [f"- layer `{name}`: {len(layer.labels)} labels, prototype weight "
-                  f"{layer.blend:.2f}, head: {'yes' if layer.weights is not None else 'no'}; "
+        mix = ", ".join(f"{k} {v:.2f}" for k, v in layer.mix.items())
+        lines += [f"- layer `{name}`: {len(layer.labels)} labels, components (stacker "
+                  f"weights): {mix}; "
                   f"thresholds {min(layer.thresholds, default=0):.3f}–"
                   f"{max(layer.thresholds, default=0):.3f} ({'; '.join(sources)[:300]})"]
     if m.get("zero_shot_calibration"):

@@ -25,11 +25,15 @@ import numpy as np
 
 from nlp import data as datasets
 from nlp.classify import (
+    COMPONENTS,
     ActionLineTagger,
     GdcTagger,
+    LexicalHead,
     ScoringLayer,
     SdgTagger,
     Tagger,
+    knn_vote,
+    lexical_settings,
 )
 from nlp.errors import WsisError
 from nlp.taxonomy import ACTION_LINES, GDC, SCHEMES, SDGS, Label, Taxonomy, load_taxonomy
@@ -37,7 +41,6 @@ from nlp.taxonomy import ACTION_LINES, GDC, SCHEMES, SDGS, Label, Taxonomy, load
 log = logging.getLogger(__name__)
 
 DEFAULT_VERSION = "v1"
-BLEND_GRID = (0.0, 0.2, 0.35, 0.5, 0.65, 0.8, 1.0)
 SNIPPET_CHARS = 80
 Progress = Callable[[str], None]
 
@@ -177,7 +180,9 @@ def action_line_examples(data_dir: Path, taxonomy: Taxonomy) -> list[Example]:
             if link.rationale:
                 out.append(Example(f"wsis-sdg-matrix:rationale:{line.id}:{k}", link.rationale,
                                    line.id, "wsis-sdg-matrix-rationale"))
-    return out + taxonomy_examples(taxonomy, ACTION_LINES)
+    # The taxonomy's own scope items are not added: they are inside the prototypes, so their
+    # prototype scores would be inflated and bias the held-out calibration.
+    return out
 
 
 def taxonomy_examples(taxonomy: Taxonomy, scheme: str) -> list[Example]:
@@ -326,12 +331,61 @@ def _mean_average_precision(scores: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(aps)) if aps else 0.0
 
 
+def background_stats(vectors: np.ndarray, prototypes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-label mean and spread of prototype cosine over background texts (no labels used)."""
+    if len(prototypes) == 0 or len(vectors) < 2:
+        return np.zeros(len(prototypes), np.float32), np.ones(len(prototypes), np.float32)
+    cos = vectors @ prototypes.T
+    spread = np.maximum(cos.std(axis=0), 1e-3)
+    return cos.mean(axis=0).astype(np.float32), spread.astype(np.float32)
+
+
 @dataclass
 class LayerFit:
     layer: ScoringLayer
     oof_proba: np.ndarray
     scheme_threshold: float
-    blend_scores: dict[float, float] = field(default_factory=dict)
+    oof_components: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def fit_stacker(
+    components: dict[str, np.ndarray], y: np.ndarray
+) -> tuple[dict[str, float], float]:
+    """Pooled logistic regression of the labels on the components' logits.
+
+    One weight per component (shared by every label) plus a bias: this both blends the
+    components and calibrates the sum. A component that gets a negative weight is dropped and
+    the rest refitted, so every kept component raises the score where it is confident.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    names = list(components)
+    target = np.ravel(y).astype(int)
+    while names:
+        x = np.stack([np.ravel(components[n]) for n in names], axis=1).astype(np.float64)
+        if target.min() == target.max():
+            return {n: 1.0 for n in names}, 0.0
+        model = LogisticRegression(C=1e4, max_iter=2000).fit(x, target)
+        coef = model.coef_[0]
+        if (coef > 0).all() or len(names) == 1:
+            return dict(zip(names, map(float, coef))), float(model.intercept_[0])
+        names = [n for n, c in zip(names, coef) if c > 0] or [names[int(np.argmax(coef))]]
+    return {}, 0.0
+
+
+def fit_lexical(texts: Sequence[str], y: np.ndarray, c: float = 10.0) -> LexicalHead:
+    """TF-IDF (1-2 grams, terms in at least 2 texts) + one-vs-rest logistic heads."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer(**lexical_settings(), min_df=2, max_features=40000)
+    x = vectorizer.fit_transform(list(texts))
+    weights, bias = fit_head(x, y, c)
+    vocabulary = [""] * len(vectorizer.vocabulary_)
+    for term, index in vectorizer.vocabulary_.items():
+        vocabulary[index] = term
+    # stored as float16: quantise now so a saved model scores exactly like the in-memory one
+    weights = weights.astype(np.float16).astype(np.float32)
+    return LexicalHead(vocabulary, vectorizer.idf_.astype(np.float32), weights, bias)
 
 
 def fit_layer(
@@ -339,12 +393,12 @@ def fit_layer(
     vectors: np.ndarray,
     y: np.ndarray,
     prototypes: np.ndarray | None,
-    head_features: Any | None = None,
-    use_head: bool = True,
-    blend: float | None = None,
+    texts: Sequence[str] | None = None,
+    components: Sequence[str] = ("prototype", "head", "knn", "lexical"),
     n_folds: int = 5,
-    c: float = 4.0,
+    c: float = 1.0,
     seed: int = 0,
+    background: np.ndarray | None = None,
 ) -> LayerFit:
     """Fit one scoring layer and calibrate it on out-of-fold predictions.
 
@@ -352,56 +406,67 @@ def fit_layer(
         labels: label ids (columns of ``y``).
         vectors: ``(n, d)`` unit embeddings of the training texts.
         y: ``(n, L)`` boolean label matrix.
-        prototypes: ``(L, d)`` unit prototypes, or ``None`` for a head-only layer.
-        head_features: features for the head when not the embeddings (TF-IDF baseline).
-        use_head: train the supervised head (``False``: zero-shot from prototypes only).
-        blend: fixed prototype weight; ``None`` picks it by out-of-fold mean average precision.
+        prototypes: ``(L, d)`` unit prototypes (needed for the ``prototype`` component).
+        texts: the training texts (needed for the ``lexical`` component).
+        components: which of ``prototype``, ``head``, ``knn``, ``lexical`` to use;
+            ``("prototype",)`` is zero-shot, ``("lexical",)`` the TF-IDF baseline.
+        c: inverse regularisation of the embedding heads (small: the labelled sets are
+            small and mixed in style, so strong regularisation generalises better).
+        background: texts whose prototype-cosine mean and spread standardise each label
+            (default: the training texts; their labels are not used).
+
+    Every component's logits for a training text come from a model that did not see it
+    (k-fold), so the stacker weights, the calibration and the thresholds are all held-out.
     """
-    features = vectors if head_features is None else head_features
-    has_proto = prototypes is not None and len(prototypes) == len(labels)
-    proto = prototypes if has_proto else np.zeros((0, vectors.shape[1]), np.float32)
-    scale, shift = (fit_platt(vectors @ proto.T, y) if has_proto else (1.0, 0.0))
-    z_proto = scale * (vectors @ proto.T) + shift if has_proto else None
-
-    z_head = None
-    weights = bias = None
-    if use_head:
-        z_head = np.zeros(y.shape, dtype=np.float64)
+    use = [name for name in components if name in COMPONENTS]
+    if "prototype" in use and (prototypes is None or len(prototypes) != len(labels)):
+        use.remove("prototype")
+    if "lexical" in use and texts is None:
+        use.remove("lexical")
+    if not use:
+        raise ValueError(f"No usable scoring component among {tuple(components)!r}")
+    dim = vectors.shape[1]
+    proto = prototypes if "prototype" in use else np.zeros((0, dim), np.float32)
+    center, spread = background_stats(vectors if background is None else background, proto)
+    oof: dict[str, np.ndarray] = {}
+    if "prototype" in use:
+        oof["prototype"] = (vectors @ proto.T - center) / spread
+    supervised = [n for n in use if n != "prototype"]
+    if supervised:
+        for name in supervised:
+            oof[name] = np.zeros(y.shape, dtype=np.float64)
         for train_idx, test_idx in _folds(y, n_folds, seed):
-            w, b = fit_head(features[train_idx], y[train_idx], c)
-            z_head[test_idx] = features[test_idx] @ w.T + b
-        weights, bias = fit_head(features, y, c)
-
-    blend_scores: dict[float, float] = {}
-    if z_head is None:
-        chosen = 1.0
-    elif z_proto is None:
-        chosen = 0.0
-    elif blend is not None:
-        chosen = blend
-    else:
-        for w_ in BLEND_GRID:
-            blend_scores[w_] = _mean_average_precision(w_ * z_proto + (1 - w_) * z_head, y)
-        chosen = max(blend_scores, key=lambda k: (round(blend_scores[k], 4), k))
-    if z_head is None:
-        z = z_proto
-    elif z_proto is None:
-        z = z_head
-    else:
-        z = chosen * z_proto + (1 - chosen) * z_head
-    a, b_ = fit_platt(z, y)
-    proba = 1.0 / (1.0 + np.exp(-np.clip(a * z + b_, -40, 40)))
+            if "head" in supervised:
+                w, b = fit_head(vectors[train_idx], y[train_idx], c)
+                oof["head"][test_idx] = vectors[test_idx] @ w.T + b
+            if "knn" in supervised:
+                oof["knn"][test_idx] = knn_vote(vectors[test_idx], vectors[train_idx],
+                                                y[train_idx])
+            if "lexical" in supervised:
+                assert texts is not None
+                lex = fit_lexical([texts[i] for i in train_idx], y[train_idx])
+                oof["lexical"][test_idx] = lex.logits([texts[i] for i in test_idx])
+    mix, mix_bias = fit_stacker(oof, y)
+    z = mix_bias + sum(mix[name] * oof[name] for name in mix)
+    proba = 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
     thresholds, sources, scheme_t = calibrate_thresholds(proba, y)
+    weights = bias = None
+    if "head" in mix:
+        weights, bias = fit_head(vectors, y, c)
     layer = ScoringLayer(
-        labels=list(labels), prototypes=proto.astype(np.float32), proto_scale=scale,
-        proto_shift=shift, weights=weights if head_features is None else None,
-        bias=bias if head_features is None else None, blend=chosen, calib_a=a, calib_b=b_,
+        labels=list(labels),
+        prototypes=proto.astype(np.float32) if "prototype" in mix else np.zeros((0, dim), np.float32),
+        mix=mix, mix_bias=mix_bias, proto_center=center, proto_spread=spread,
+        weights=weights, bias=bias,
+        knn_vectors=vectors.astype(np.float16) if "knn" in mix else None,
+        knn_labels=y.copy() if "knn" in mix else None,
+        lexical=fit_lexical(texts, y) if "lexical" in mix and texts is not None else None,
         thresholds=thresholds, threshold_source=sources,
     )
-    if head_features is not None:
-        # Baseline layers keep their (sparse-feature) head outside the saved format.
-        layer.weights, layer.bias = weights, bias
-    return LayerFit(layer, proba, scheme_t, blend_scores)
+    if "prototype" not in mix:
+        layer.proto_center = np.zeros(0, np.float32)
+        layer.proto_spread = np.ones(0, np.float32)
+    return LayerFit(layer, proba, scheme_t, oof)
 
 
 # --------------------------------------------------------------------------------------------
@@ -437,10 +502,13 @@ def build_prototypes(
 
 @dataclass(frozen=True)
 class ZeroShotCalibration:
+    """Map from standardised prototype cosine to probability, and a decision threshold."""
+
     scale: float
     shift: float
     threshold: float
     basis: str
+    background: np.ndarray | None = None  # texts that standardise other schemes' prototypes
 
 
 def zero_shot_calibration(
@@ -472,11 +540,12 @@ def zero_shot_calibration(
         basis = "taxonomy self-test (Action Line scope items against left-out prototypes)"
     vectors = cache.encode([e.text for e in examples])
     y = label_matrix(ids, examples)
-    cos = vectors @ protos.T
-    scale, shift = fit_platt(cos, y)
-    proba = 1.0 / (1.0 + np.exp(-(scale * cos + shift)))
+    center, spread = background_stats(vectors, protos)
+    standard = (vectors @ protos.T - center) / spread
+    scale, shift = fit_platt(standard, y)
+    proba = 1.0 / (1.0 + np.exp(-(scale * standard + shift)))
     threshold, _ = best_f1_threshold(proba.ravel(), y.ravel())
-    return ZeroShotCalibration(scale, shift, threshold, basis)
+    return ZeroShotCalibration(scale, shift, threshold, basis, vectors)
 
 
 # --------------------------------------------------------------------------------------------
@@ -545,7 +614,7 @@ def train_action_lines(
         examples = _with_feedback(action_line_examples(data_dir, taxonomy), feedback)
         vectors = cache.encode([e.text for e in examples])
         y = label_matrix(ids, examples)
-        fit = fit_layer(ids, vectors, y, protos)
+        fit = fit_layer(ids, vectors, y, protos, [e.text for e in examples])
         bank, meta = _bank(examples, vectors, {"wsis-prizes-2021", "wsis-projects-2015",
                                                 "wsis-sdg-matrix-rationale", "feedback"})
         manifest = _manifest_base(taxonomy, ACTION_LINES, cache.embedder, data_dir, AL_FILES,
@@ -566,10 +635,13 @@ def train_action_lines(
 
 
 def _zero_shot_layer(ids: list[str], protos: np.ndarray, zs: ZeroShotCalibration) -> ScoringLayer:
+    background = zs.background if zs.background is not None else protos
+    center, spread = background_stats(background, protos)
     return ScoringLayer(
-        labels=list(ids), prototypes=protos, proto_scale=zs.scale, proto_shift=zs.shift,
-        blend=1.0, thresholds=np.full(len(ids), zs.threshold),
+        labels=list(ids), prototypes=protos, mix={"prototype": zs.scale}, mix_bias=zs.shift,
+        thresholds=np.full(len(ids), zs.threshold),
         threshold_source=[f"zero-shot rule: {zs.basis}"] * len(ids),
+        proto_center=center, proto_spread=spread,
     )
 
 
@@ -602,7 +674,7 @@ def train_sdgs(
         examples = _with_feedback(sdg_goal_examples(data_dir), feedback)
         vectors = cache.encode([e.text for e in examples], show_progress=False)
         y = label_matrix(goal_ids, examples)
-        fits["sdgs"] = fit_layer(goal_ids, vectors, y, goal_protos)
+        fits["sdgs"] = fit_layer(goal_ids, vectors, y, goal_protos, [e.text for e in examples])
         layers["sdgs"] = fits["sdgs"].layer
         # Targets: zero-shot prototypes (text + indicators + JRC keywords + Aurora phrases),
         # calibrated on Matrix rationales that name targets (not used in the prototypes).
@@ -619,7 +691,8 @@ def train_sdgs(
             for t in ts:
                 if t in index:
                     cy[i, index[t]] = True
-        fits["sdg_targets"] = fit_layer(target_ids, c_vectors, cy, t_protos, use_head=False)
+        fits["sdg_targets"] = fit_layer(target_ids, c_vectors, cy, t_protos, None, ("prototype",),
+                                        background=vectors)
         layer = fits["sdg_targets"].layer
         layer.threshold_source = [
             s + "; calibrated on WSIS-SDG Matrix rationales" for s in layer.threshold_source

@@ -113,9 +113,10 @@ def test_save_load_gives_identical_scores(zero_shot_paths, hash_embedder, tmp_pa
         tagger = Tagger.load(path, hash_embedder)
         copy = tagger.save(tmp_path / scheme / "copy")
         again = Tagger.load(copy, hash_embedder)
-        vectors = hash_embedder.encode([TEXT, "another short text about schools"])
-        for key, (labels, scores, pred) in tagger.score_vectors(vectors).items():
-            labels2, scores2, pred2 = again.score_vectors(vectors)[key]
+        texts = [TEXT, "another short text about schools"]
+        vectors = hash_embedder.encode(texts)
+        for key, (labels, scores, pred) in tagger.score_vectors(vectors, texts).items():
+            labels2, scores2, pred2 = again.score_vectors(vectors, texts)[key]
             assert labels == labels2
             np.testing.assert_array_equal(scores, scores2)
             np.testing.assert_array_equal(pred, pred2)
@@ -181,26 +182,37 @@ def test_one_encoder_call_per_batch(zero_shot_paths, plain_taxonomy):
     assert Counting.calls == 2
 
 
-def test_scoring_layer_blend_and_calibration_math():
+def test_scoring_layer_mix_math():
     protos = np.eye(3, 4, dtype=np.float32)
-    layer = ScoringLayer(["a", "b", "c"], protos, proto_scale=4.0, proto_shift=-2.0,
-                         weights=np.zeros((3, 4), np.float32), bias=np.array([1.0, 0, -1.0]),
-                         blend=0.5, calib_a=2.0, calib_b=0.1)
+    layer = ScoringLayer(["a", "b", "c"], protos, mix={"prototype": 2.0, "head": 0.5},
+                         mix_bias=0.1, proto_center=np.array([0.1, 0.1, 0.1], np.float32),
+                         proto_spread=np.array([0.5, 0.5, 0.5], np.float32),
+                         weights=np.zeros((3, 4), np.float32), bias=np.array([1.0, 0, -1.0]))
     x = np.array([[1.0, 0, 0, 0]], np.float32)
-    z = 0.5 * (4.0 * np.array([1.0, 0, 0]) - 2.0) + 0.5 * np.array([1.0, 0, -1.0])
-    np.testing.assert_allclose(layer.proba(x)[0], 1 / (1 + np.exp(-(2.0 * z + 0.1))), rtol=1e-6)
+    z = 2.0 * (np.array([1.0, 0, 0]) - 0.1) / 0.5 + 0.5 * np.array([1.0, 0, -1.0]) + 0.1
+    np.testing.assert_allclose(layer.proba(x)[0], 1 / (1 + np.exp(-z)), rtol=1e-6)
+
+
+def test_knn_vote_weights_the_nearest_examples():
+    from nlp.classify import KNN_FLOOR, knn_vote
+
+    bank = np.eye(3, dtype=np.float32)
+    labels = np.array([[1, 0], [1, 0], [0, 1]], bool)
+    votes = np.exp(knn_vote(np.array([[0.0, 0.0, 1.0]], np.float32), bank, labels, k=1))
+    np.testing.assert_allclose(votes - KNN_FLOOR, [[0.0, 1.0]], atol=1e-6)
 
 
 def test_target_requires_its_goal():
     from nlp.classify import SdgTagger
 
-    goals = ScoringLayer(["1", "2"], np.eye(2, 4, dtype=np.float32), 10.0, -5.0,
+    mix = {"prototype": 10.0}
+    goals = ScoringLayer(["1", "2"], np.eye(2, 4, dtype=np.float32), mix, -5.0,
                          thresholds=np.array([0.5, 0.5]), threshold_source=["t", "t"])
-    targets = ScoringLayer(["1.1", "2.1"], np.eye(2, 4, k=1, dtype=np.float32), 10.0, -5.0,
+    targets = ScoringLayer(["1.1", "2.1"], np.eye(2, 4, k=1, dtype=np.float32), mix, -5.0,
                            thresholds=np.array([0.1, 0.1]), threshold_source=["t", "t"])
     tagger = SdgTagger({"sdgs": goals, "sdg_targets": targets}, {"name": "x", "dimension": 4})
     x = np.array([[0.0, 1.0, 0.0, 0.0]], np.float32)  # goal 2 strong, target 1.1 strong
-    out = tagger.score_vectors(x)
+    out = tagger.score_vectors(x, ["text"])
     assert out["sdgs"][2].tolist() == [[False, True]]
     assert out["sdg_targets"][1][0, 0] > 0.5  # 1.1 scores high ...
     assert out["sdg_targets"][2].tolist() == [[False, False]]  # ... but goal 1 is not predicted
@@ -212,3 +224,57 @@ def test_suite_survives_a_removed_model_dir(zero_shot_paths, hash_embedder, tmp_
     (copy / "weights.npz").unlink()
     with pytest.raises(FileNotFoundError):
         Tagger.load(copy, hash_embedder)
+
+
+# --------------------------------------------------------------------------------------------
+# The shipped models with the real encoder (slower; a handful of checks a reviewer would make)
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "wsis20"
+
+
+@pytest.fixture(scope="module")
+def shipped_suite(real_embedder):
+    from nlp.taxonomy import load_taxonomy
+    from nlp.train import find_model
+
+    models = Path(__file__).resolve().parents[1] / "models"
+    paths = {s: find_model(models, s, real_embedder) for s in ("action-lines", "sdgs", "gdc")}
+    if any(p is None for p in paths.values()):
+        pytest.skip("shipped models for all-MiniLM-L6-v2 are missing (run `wsis train all`)")
+    taxonomy = load_taxonomy(models.parent / "corpus" / "taxonomy", None)
+    return TaggerSuite.load(paths, real_embedder, taxonomy)
+
+
+def _passage(prefix: str, needle: str) -> str:
+    from nlp.chunk import Chunker
+    from nlp.types import Document, DocumentMeta
+
+    path = next(CORPUS.glob(f"{prefix}_*.txt"))
+    doc = Document.from_text(path.read_text(), DocumentMeta(title=path.name))
+    return next(p.text for p in Chunker().chunk(doc) if needle in p.text)
+
+
+@pytest.mark.model
+def test_manrs_routing_security_is_c5(shipped_suite):
+    result = shipped_suite.tag([_passage("003", "MANRS")], explain=True)[0]
+    assert "C5" in result.predicted("action_lines")
+    c5 = next(t for t in result.tags["action_lines"] if t.label == "C5")
+    assert any("MANRS" in s.text or "security" in s.text.lower() for s in c5.sentences)
+
+
+@pytest.mark.model
+def test_giga_school_connectivity(shipped_suite):
+    result = shipped_suite.tag([_passage("002", "Giga initiative by ITU and UNICEF")])[0]
+    assert {"C2", "C7.e-learning"} & set(result.predicted("action_lines"))
+    assert {"4", "9"} & set(result.predicted("sdgs"))
+    assert "GDC-1" in result.predicted("gdc")
+    top_commitments = [t.label for t in result.tags["gdc_commitments"][:3]]
+    assert "GDC-1.1.d" in top_commitments
+
+
+@pytest.mark.model
+def test_shipped_models_are_calibrated_not_half(shipped_suite):
+    layer = shipped_suite.taggers["action-lines"].layers["action_lines"]
+    assert layer.weights is not None
+    assert not np.allclose(layer.thresholds, 0.5)
+    assert len(set(np.round(layer.thresholds, 6))) > 1  # per-label, not one global cut

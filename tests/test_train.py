@@ -35,6 +35,17 @@ def test_best_threshold_maximises_f1_on_a_toy_set():
     assert predicted.tolist() == [True, True, True, True, False]
 
 
+def test_stacker_drops_components_that_point_the_wrong_way():
+    from nlp.train import fit_stacker
+
+    rng = np.random.default_rng(3)
+    y = rng.random((300, 4)) < 0.25
+    good = np.where(y, 2.0, -2.0) + rng.normal(0, 1, y.shape)
+    bad = np.where(y, -1.0, 1.0) + rng.normal(0, 1, y.shape)  # informative, wrong sign
+    mix, _ = fit_stacker({"good": good, "bad": bad}, y)
+    assert set(mix) == {"good"} and mix["good"] > 0
+
+
 def test_thresholds_are_per_label_and_fall_back_for_rare_labels():
     rng = np.random.default_rng(0)
     n = 400
@@ -66,9 +77,11 @@ def _clusters(rng, n_per=40, labels=4, dim=16):
 def test_fit_layer_calibrates_on_out_of_fold_scores():
     rng = np.random.default_rng(1)
     x, y, protos = _clusters(rng)
-    fit = fit_layer(["a", "b", "c", "d"], x, y, protos)
+    texts = [f"text of label {'abcd'[j]} number {i}" for i, j in enumerate(y.argmax(1))]
+    fit = fit_layer(["a", "b", "c", "d"], x, y, protos, texts)
     layer = fit.layer
-    assert set(fit.blend_scores) and 0.0 <= layer.blend <= 1.0
+    assert set(fit.oof_components) == {"prototype", "head", "knn", "lexical"}
+    assert layer.mix and all(w > 0 for w in layer.mix.values())
     assert all(s.startswith("held-out F1") for s in layer.threshold_source)
     assert not np.allclose(layer.thresholds, 0.5)
     # the thresholds were chosen on the out-of-fold scores, not on in-sample ones
@@ -76,7 +89,7 @@ def test_fit_layer_calibrates_on_out_of_fold_scores():
         own, _ = best_f1_threshold(fit.oof_proba[:, j], y[:, j])
         expected = (40 * own + 10 * fit.scheme_threshold) / 50
         assert layer.thresholds[j] == pytest.approx(expected)
-    accuracy = (layer.proba(x).argmax(1) == y.argmax(1)).mean()
+    accuracy = (layer.proba(x, texts).argmax(1) == y.argmax(1)).mean()
     assert accuracy > 0.9
 
 
@@ -141,12 +154,14 @@ def test_trained_action_lines_with_feedback(tmp_path: Path, hash_embedder):
     result = train_scheme("action-lines", hash_embedder, taxonomy, data_dir(), tmp_path / "c",
                           feedback, out_dir=tmp_path / "m" / "action-lines" / "v1")
     layer = result.tagger.layers["action_lines"]
-    assert layer.weights is not None and 0.0 <= layer.blend <= 1.0
+    assert layer.mix and set(layer.mix) <= {"prototype", "head", "knn", "lexical"}
     assert all("held-out" in s for s in layer.threshold_source)
     manifest = json.loads((result.path / "manifest.json").read_text())
     assert manifest["training_sources"]["feedback"] == 1
     assert "wsis-stocktaking/wsis-projects-data.csv" in manifest["training_data"]
     assert any(m["source"] == "feedback" for m in result.tagger.bank_meta)
     loaded = Tagger.load(result.path, hash_embedder)
-    vec = hash_embedder.encode(["Cybersecurity awareness for small firms"])
-    np.testing.assert_array_equal(loaded.layers["action_lines"].proba(vec), layer.proba(vec))
+    texts = ["Cybersecurity awareness for small firms"]
+    vec = hash_embedder.encode(texts)
+    np.testing.assert_array_equal(loaded.layers["action_lines"].proba(vec, texts),
+                                  layer.proba(vec, texts))

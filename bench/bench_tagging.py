@@ -1,0 +1,126 @@
+"""Tagging throughput against raw encoder throughput, on passages of the founding documents.
+
+The taggers embed each text once and then do matrix arithmetic, so scoring all three schemes
+should run at (nearly) the encoder's speed. Evidence (``explain``) also embeds the sentences
+of each passage and is reported separately.
+
+    python bench/bench_tagging.py                 # writes bench/results/tagging.md and .json
+    python bench/bench_tagging.py --smoke         # hash embedder, quick, no report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "bench" / "results"
+
+
+def machine() -> dict[str, str]:
+    info = {"python": platform.python_version(), "nproc": str(os.cpu_count())}
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        info["cpu"] = next(line.split(":", 1)[1].strip() for line in cpuinfo.splitlines()
+                           if line.startswith("model name"))
+    except (OSError, StopIteration):
+        info["cpu"] = platform.processor() or "unknown"
+    info["load_before"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return info
+
+
+def passages(limit: int) -> list[str]:
+    from nlp.chunk import Chunker
+    from nlp.load import load_paths
+
+    report = load_paths([ROOT / "corpus" / "wsis20"])
+    chunker = Chunker()
+    out = [p.text for doc in report.documents for p in chunker.chunk(doc)]
+    return out[:limit]
+
+
+def timed(fn, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="all-MiniLM-L6-v2")
+    parser.add_argument("--passages", type=int, default=120)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--smoke", action="store_true", help="hash embedder, 1 repeat, no report")
+    args = parser.parse_args()
+    if args.smoke:
+        args.model, args.repeats, args.passages = "hash:256", 1, 40
+
+    import torch
+
+    from nlp.config import get_settings
+    from nlp.embed import load_embedder
+    from nlp.train import load_suite
+
+    settings = get_settings()
+    embedder = load_embedder(args.model, settings.embedding_backend)
+    suite = load_suite(settings, embedder)
+    texts = passages(args.passages)
+    words = statistics.mean(len(t.split()) for t in texts)
+    bs = args.batch_size
+
+    # warm-up, then alternate so load changes hit every variant alike
+    embedder.encode(texts[:bs], batch_size=bs)
+    suite.tag(texts[:bs], batch_size=bs)
+    runs: dict[str, list[float]] = {"encoder": [], "tag (scores)": [], "tag + evidence": []}
+    for _ in range(args.repeats):
+        runs["encoder"] += timed(lambda: embedder.encode(texts, batch_size=bs), 1)
+        runs["tag (scores)"] += timed(lambda: suite.tag(texts, batch_size=bs), 1)
+        runs["tag + evidence"] += timed(lambda: suite.tag(texts, explain=True, batch_size=bs), 1)
+    rate = {k: len(texts) / min(v) for k, v in runs.items()}
+    result = {
+        "machine": {**machine(), "torch_threads": str(torch.get_num_threads())},
+        "settings": {"model": embedder.name, "backend": settings.embedding_backend,
+                     "batch_size": bs, "passages": len(texts), "mean_words": round(words, 1),
+                     "repeats": args.repeats, "schemes": sorted(suite.taggers)},
+        "passages_per_s": {k: round(v, 2) for k, v in rate.items()},
+        "ratio_to_encoder": {k: round(v / rate["encoder"], 3) for k, v in rate.items()},
+        "seconds": {k: [round(x, 3) for x in v] for k, v in runs.items()},
+    }
+    print(json.dumps(result, indent=2))
+    if args.smoke:
+        return
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "tagging.json").write_text(json.dumps(result, indent=2))
+    m, s = result["machine"], result["settings"]
+    lines = [
+        "# Tagging throughput", "",
+        f"Machine: {m['cpu']}, nproc {m['nproc']}, torch threads {m['torch_threads']}, "
+        f"load before run {m['load_before']}; Python {m['python']}.",
+        f"Settings: model `{s['model']}` ({s['backend']}), batch size {s['batch_size']}, "
+        f"{s['passages']} passages of the founding documents (mean {s['mean_words']} words), "
+        f"best of {s['repeats']} runs; schemes {', '.join(s['schemes'])}.", "",
+        "| variant | passages/s | ratio to encoder |", "| --- | --- | --- |",
+    ]
+    for k, v in result["passages_per_s"].items():
+        lines.append(f"| {k} | {v:.1f} | {result['ratio_to_encoder'][k]:.2f} |")
+    lines += ["", "`tag (scores)` embeds each passage once for all three schemes and scores "
+              "every label with matrix arithmetic (what `wsis tag --input` does). "
+              "`tag + evidence` also embeds the sentences of each passage to find the sentences "
+              "that drove each tag.", ""]
+    (RESULTS / "tagging.md").write_text("\n".join(lines))
+    print(f"wrote {RESULTS / 'tagging.md'}")
+
+
+if __name__ == "__main__":
+    main()
