@@ -10,6 +10,7 @@ be loaded the service says why, and the endpoints that need tags answer 503.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import threading
@@ -35,6 +36,14 @@ RELOAD_CHECK_SECONDS = 30.0
 _MANIFEST_SKIP = {"layers", "parents", "model_card", "keywords", "labels"}
 
 
+def _score(tagger: Any, vectors: np.ndarray, texts: list[str]) -> dict[str, Any]:
+    """``tagger.score_vectors`` for the stored passages. Taggers that also read the text
+    (lexical features) take it as a second argument; older ones take vectors only."""
+    if "texts" in inspect.signature(tagger.score_vectors).parameters:
+        return tagger.score_vectors(vectors, texts)
+    return tagger.score_vectors(vectors)
+
+
 class TaggersUnavailable(WsisError):
     """No trained taggers could be loaded; the message says why."""
 
@@ -50,7 +59,7 @@ class PassageTagTable:
     stamp: tuple[int, int, str]
     keys: dict[str, tuple[list[str], np.ndarray, np.ndarray]]
 
-    def brief(self, row: int, limit: int = 8) -> dict[str, list[dict[str, Any]]]:
+    def brief(self, row: int, limit: int = 20) -> dict[str, list[dict[str, Any]]]:
         """Predicted labels of one passage per key, strongest first (at most ``limit``)."""
         out: dict[str, list[dict[str, Any]]] = {}
         for key, (labels, scores, predicted) in self.keys.items():
@@ -294,15 +303,16 @@ class TaggingService:
                 return self._table
             keys: dict[str, tuple[list[str], np.ndarray, np.ndarray]] = {}
             vectors = index.vectors
+            texts = [p.text for p in index.passages]
             for tagger in suite.taggers.values():
-                for key, (labels, scores, predicted) in tagger.score_vectors(vectors).items():
+                for key, (labels, scores, predicted) in _score(tagger, vectors, texts).items():
                     keys[key] = (list(labels), np.asarray(scores, dtype=np.float32),
                                  np.asarray(predicted, dtype=bool))
             self._table = PassageTagTable(stamp, keys)
             return self._table
 
     def passage_tags(self, index: VectorIndex, passages: Sequence[Passage],
-                     limit: int = 8) -> dict[str, dict[str, list[dict[str, Any]]]]:
+                     limit: int = 20) -> dict[str, dict[str, list[dict[str, Any]]]]:
         """Predicted tags of the given indexed passages, keyed by passage id."""
         table = self.passage_table(index)
         return {p.id: table.brief(index.row(p.id), limit) for p in passages}

@@ -183,13 +183,16 @@ def test_search_highlights_terms_and_finds_similar_commitments(page, server: str
 
 
 def test_tagging_shows_evidence_and_records_feedback(page, server: str) -> None:
-    hit = _post_json(f"{server}/v1/search", {"query": "security of networks", "k": 1,
-                                             "filters": {"label": "C5"}})["results"][0]
+    hits = _post_json(f"{server}/v1/search", {"query": "security of networks", "k": 50})
+    hit, key = next((h, k) for k in ("action_lines", "sdgs", "gdc_commitments", "gdc")
+                    for h in hits["results"] if h["tags"][k])
+    label = hit["tags"][key][0]["label"]
+    suggestion = f".scheme[data-key='{key}'] .suggestion[data-label='{label}']"
     open_page(page, "tag")
     page.fill("#tag-text", hit["text"])
     page.click("#tag-button")
     page.wait_for_selector(".suggestion")
-    assert page.locator(".scheme[data-key='action_lines'] .suggestion[data-label='C5']").count()
+    assert page.locator(suggestion).count() == 1
     assert page.locator("#your-text mark.evidence").count() >= 1
 
     # Without a token, a judgement asks for one instead of failing silently.
@@ -199,12 +202,11 @@ def test_tagging_shows_evidence_and_records_feedback(page, server: str) -> None:
     page.click("#token-save")
     assert page.inner_text("#token-button") == "Access token ✓"
 
-    row = page.locator(".scheme[data-key='action_lines'] .suggestion[data-label='C5']")
-    row.locator(".accept").click()
-    page.wait_for_selector(".scheme[data-key='action_lines'] .suggestion[data-label='C5'] "
-                           ".accept[aria-pressed='true']")
-    page.locator(".suggestion .reject").nth(1).click()
-    page.wait_for_selector(".suggestion .reject[aria-pressed='true']")
+    page.locator(suggestion).locator(".accept").click()
+    page.wait_for_selector(f"{suggestion} .accept[aria-pressed='true']")
+    other = page.locator(f".suggestion:not([data-label='{label}'])").first
+    other.locator(".reject").click()
+    other.locator(".reject[aria-pressed='true']").wait_for()
     page.select_option("#add-label-select", "C7.e-learning")
     page.click("#add-label-button")
     page.wait_for_selector("#toast:has-text('Added C7.e-learning')")
@@ -217,7 +219,7 @@ def test_tagging_shows_evidence_and_records_feedback(page, server: str) -> None:
     feedback = json.loads(body)["feedback"]
     assert status == 200
     actions = {(f["label"], f["action"]) for f in feedback}
-    assert ("C5", "accept") in actions and ("C7.e-learning", "add") in actions
+    assert (label, "accept") in actions and ("C7.e-learning", "add") in actions
     assert any(f["action"] == "reject" for f in feedback)
     assert all(f["text"] == hit["text"] for f in feedback)
     assert not expected_errors(page.problems), page.problems
@@ -283,4 +285,39 @@ def test_page_uses_only_local_assets_and_passes_basic_accessibility(page, server
     page.keyboard.press("ArrowRight")
     assert page.get_attribute("#tab-tag", "aria-selected") == "true"
     assert page.is_visible("#tag-text")
+    assert not expected_errors(page.problems), page.problems
+
+
+def test_reviewing_passage_tags_and_deleting_a_document(page, server: str) -> None:
+    import httpx
+
+    open_page(page, with_token=True)
+    page.fill("#q", "security of networks and trust")
+    page.click("#search-button")
+    page.wait_for_selector(".result .review-button")
+    card = page.locator(".result").filter(has=page.locator(".chip")).first
+    passage_id = card.get_attribute("data-passage")
+    card.locator(".review-button").click()
+    card.locator(".review .suggestion .accept").first.click()
+    card.locator(".review .accept[aria-pressed='true']").wait_for()
+    card.locator(".review .add-label-select").select_option("C11")
+    card.locator(".review .add-label-button").click()
+    page.wait_for_selector("#toast:has-text('Added C11')")
+    shot(page, "review-passage-tags")
+    feedback = httpx.get(f"{server}/v1/feedback",
+                         params={"passage_id": passage_id}).json()["feedback"]
+    assert {f["action"] for f in feedback} == {"accept", "add"}
+    assert all(f["passage_id"] == passage_id for f in feedback)
+
+    uploaded = httpx.post(f"{server}/v1/documents", headers={"Authorization": f"Bearer {TOKEN}"},
+                          files={"file": ("short-lived.txt", (b"Quantum networks will need new "
+                                          b"standards. Spectrum policy must keep up."))},
+                          data={"title": "Short-lived note"}).json()["document"]
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click("#tab-documents")
+    row = page.locator(f"#documents tr[data-doc='{uploaded['id']}']")
+    row.wait_for()
+    row.locator("button.danger").click()
+    row.wait_for(state="detached")
+    assert httpx.get(f"{server}/v1/documents/{uploaded['id']}").status_code == 404
     assert not expected_errors(page.problems), page.problems

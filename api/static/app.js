@@ -331,7 +331,13 @@ function resultCard(hit, terms, { similarButton = true } = {}) {
   if (similarButton) {
     const button = h("button", { type: "button", class: "small similar-button", text: "Similar commitments in other documents" });
     button.addEventListener("click", () => showSimilar(card, hit, button));
-    card.append(h("div", { class: "row" }, button));
+    const row = h("div", { class: "row" }, button);
+    if (hit.tags) {
+      const review = h("button", { type: "button", class: "small review-button", "aria-expanded": "false", text: "Review tags" });
+      review.addEventListener("click", () => toggleReview(card, hit, review));
+      row.append(review);
+    }
+    card.append(row);
   }
   return card;
 }
@@ -344,6 +350,28 @@ function renderResults(body, query) {
   $("#search-summary").textContent = n
     ? `${n} passage${n === 1 ? "" : "s"} for “${query}”.`
     : `Nothing matched “${query}”. Try other words or fewer filters.`;
+}
+
+// Accept or reject a stored passage's tags, or add one it lacks.
+function toggleReview(card, hit, button) {
+  const open = card.querySelector(".review");
+  button.setAttribute("aria-expanded", String(!open));
+  if (open) { open.remove(); return; }
+  const target = { passage_id: hit.passage_id };
+  const rows = [];
+  for (const key of ["action_lines", "sdgs", "gdc", "gdc_commitments"]) {
+    for (const entry of hit.tags[key] || []) {
+      rows.push(h("li", { class: "suggestion", "data-label": entry.label },
+        h("div", { class: "what" }, h("span", { class: `chip ${KEYS[key].cls}`, text: entry.label }),
+          h("span", { class: "label-title", text: titleOf(entry.label) }),
+          h("span", { class: "score", text: fmt(entry.score) })),
+        h("div", { class: "actions" }, ...judgeButtons(target, entry))));
+    }
+  }
+  card.append(h("div", { class: "review" },
+    h("h3", { text: "Are these tags right for this passage?" }),
+    rows.length ? h("ul", { class: "suggestions" }, ...rows) : h("p", { class: "empty", text: "No tags on this passage." }),
+    addLabelControl(target)));
 }
 
 async function showSimilar(card, hit, button) {
@@ -387,10 +415,31 @@ async function runTagging(event) {
   }
 }
 
-async function sendFeedback(text, label, action, score) {
-  const record = await api("/v1/feedback", { method: "POST", write: true, json: {
-    text, label, action, scheme: state.schemeOf.get(label) || undefined, score } });
-  return record;
+// target: { text } for pasted text, { passage_id } for a stored passage.
+async function sendFeedback(target, label, action, score) {
+  return api("/v1/feedback", { method: "POST", write: true, json: {
+    ...target, label, action, scheme: state.schemeOf.get(label) || undefined, score } });
+}
+
+// Accept and Reject buttons for one suggested label; they show which answer was saved.
+function judgeButtons(target, entry) {
+  const accept = h("button", { type: "button", class: "small accept", "aria-pressed": "false", text: "Accept", "aria-label": `Accept ${entry.label}` });
+  const reject = h("button", { type: "button", class: "small reject", "aria-pressed": "false", text: "Reject", "aria-label": `Reject ${entry.label}` });
+  const judge = async (action, button, other) => {
+    try {
+      await sendFeedback(target, entry.label, action, entry.score);
+      button.setAttribute("aria-pressed", "true");
+      other.setAttribute("aria-pressed", "false");
+      button.textContent = action === "accept" ? "Accepted" : "Rejected";
+      other.textContent = action === "accept" ? "Reject" : "Accept";
+      toast(`${action === "accept" ? "Accepted" : "Rejected"} ${entry.label}. Thank you!`);
+    } catch (error) {
+      toast(`Not saved: ${error.message}`, true);
+    }
+  };
+  accept.addEventListener("click", () => judge("accept", accept, reject));
+  reject.addEventListener("click", () => judge("reject", reject, accept));
+  return [accept, reject];
 }
 
 function renderTags(text, result) {
@@ -412,11 +461,11 @@ function renderTags(text, result) {
     if (close.length) {
       section.append(h("p", { class: "close-calls" }, "Close calls: ",
         ...close.flatMap((t, i) => [i ? ", " : "", h("button", { type: "button", class: "link add-close", title: `Add ${t.label}: ${titleOf(t.label)}`,
-          text: `${t.label} (${fmt(t.score)})`, onclick: (e) => addLabel(text, t.label, e.target, t.score) })])));
+          text: `${t.label} (${fmt(t.score)})`, onclick: (e) => addLabel({ text }, t.label, e.target, t.score) })])));
     }
     return section;
   });
-  const adder = addLabelControl(text);
+  const adder = addLabelControl({ text }, "add-label");
   const similarBox = h("div", { class: "similar-text" });
   const similarButton = h("button", { type: "button", class: "small", id: "tag-similar-button", text: "Who else committed to this?" });
   similarButton.addEventListener("click", () => similarToText(text, similarBox, similarButton));
@@ -434,8 +483,7 @@ function suggestionRow(text, entry, info, select) {
     h("span"), h("i"));
   bar.firstChild.style.width = `${Math.round(entry.score * 100)}%`;
   bar.lastChild.style.left = `${Math.round(entry.threshold * 100)}%`;
-  const accept = h("button", { type: "button", class: "small accept", "aria-pressed": "false", text: "Accept", "aria-label": `Accept ${entry.label}` });
-  const reject = h("button", { type: "button", class: "small reject", "aria-pressed": "false", text: "Reject", "aria-label": `Reject ${entry.label}` });
+  const [accept, reject] = judgeButtons({ text }, entry);
   const row = h("li", { class: "suggestion", "data-label": entry.label, tabindex: "0" },
     h("div", { class: "what" },
       h("span", { class: `chip ${info.cls}`, text: entry.label }),
@@ -450,20 +498,6 @@ function suggestionRow(text, entry, info, select) {
   }
   row.addEventListener("click", (event) => { if (!event.target.closest("button")) select(entry, row); });
   row.addEventListener("keydown", (event) => { if (event.key === "Enter" && event.target === row) select(entry, row); });
-  const judge = async (action, button, other) => {
-    try {
-      await sendFeedback(text, entry.label, action, entry.score);
-      button.setAttribute("aria-pressed", "true");
-      other.setAttribute("aria-pressed", "false");
-      button.textContent = action === "accept" ? "Accepted" : "Rejected";
-      other.textContent = action === "accept" ? "Reject" : "Accept";
-      toast(`${action === "accept" ? "Accepted" : "Rejected"} ${entry.label}. Thank you!`);
-    } catch (error) {
-      toast(`Not saved: ${error.message}`, true);
-    }
-  };
-  accept.addEventListener("click", () => judge("accept", accept, reject));
-  reject.addEventListener("click", () => judge("reject", reject, accept));
   return row;
 }
 
@@ -485,9 +519,9 @@ async function similarToText(text, box, button) {
   }
 }
 
-async function addLabel(text, label, button, score) {
+async function addLabel(target, label, button, score) {
   try {
-    await sendFeedback(text, label, "add", score);
+    await sendFeedback(target, label, "add", score);
     if (button) { button.disabled = true; button.textContent = `${label} added`; }
     toast(`Added ${label}. Thank you!`);
   } catch (error) {
@@ -495,8 +529,8 @@ async function addLabel(text, label, button, score) {
   }
 }
 
-function addLabelControl(text) {
-  const select = h("select", { id: "add-label-select", "aria-label": "A label the text should have" },
+function addLabelControl(target, id) {
+  const select = h("select", { id: id ? `${id}-select` : null, class: "add-label-select", "aria-label": "A label the text should have" },
     h("option", { value: "", text: "Add a missing label…" }));
   for (const [scheme, info] of Object.entries(state.taxonomy ? state.taxonomy.schemes : {})) {
     const group = h("optgroup", { label: { "action-lines": "WSIS Action Lines", sdgs: "SDGs", gdc: "Global Digital Compact" }[scheme] || scheme });
@@ -506,10 +540,10 @@ function addLabelControl(text) {
     }
     select.append(group);
   }
-  const button = h("button", { type: "button", class: "small", id: "add-label-button", text: "Add label" });
+  const button = h("button", { type: "button", class: "small add-label-button", id: id ? `${id}-button` : null, text: "Add label" });
   button.addEventListener("click", async () => {
     if (!select.value) { select.focus(); return; }
-    await addLabel(text, select.value, null);
+    await addLabel(target, select.value, null);
     select.value = "";
   });
   return h("div", { class: "add-label" }, select, button);
