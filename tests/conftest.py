@@ -29,7 +29,8 @@ def real_embedder():
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "home", embedding_model="hash:256")
+    return Settings(home=tmp_path / "home", models_dir=tmp_path / "models",
+                    embedding_model="hash:256")
 
 
 @pytest.fixture
