@@ -55,10 +55,10 @@ def load_or_create_token(settings: Settings) -> ApiToken:
         TokenError: the configured token is shorter than 16 characters, or the token file
             exists but is empty or unreadable.
     """
-    if settings.api_token is not None:
-        value = settings.api_token.get_secret_value().strip()
-        _check(value, "WSIS_API_TOKEN")
-        return ApiToken(value, "environment")
+    configured = settings.api_token.get_secret_value().strip() if settings.api_token else ""
+    if configured:  # an empty WSIS_API_TOKEN= means "not set", not "no token"
+        _check(configured, "WSIS_API_TOKEN")
+        return ApiToken(configured, "environment")
     path = token_path(settings)
     if path.exists():
         try:

@@ -652,6 +652,18 @@ def test_token_is_generated_once_with_private_permissions(tmp_path: Path,
         assert token_file.read_text().strip() == token
 
 
+def test_an_empty_token_setting_means_generate_one(tmp_path: Path) -> None:
+    from api.security import load_or_create_token
+
+    settings = Settings(home=tmp_path, api_token="")
+    token = load_or_create_token(settings)
+    assert token.generated and token.origin == str(tmp_path / "api-token")
+    again = load_or_create_token(settings)
+    assert again.value == token.value and not again.generated
+    custom = Settings(home=tmp_path, api_token_file=tmp_path / "secrets" / "token")
+    assert load_or_create_token(custom).origin == str(tmp_path / "secrets" / "token")
+
+
 def test_a_short_configured_token_is_refused(tmp_path: Path, models_dir: Path) -> None:
     from api.security import TokenError
 

@@ -176,7 +176,11 @@ def test_search_highlights_terms_and_finds_similar_commitments(page, server: str
     page.click("#filters summary")
     page.select_option("#f-organization", "ITU")
     page.click("#search-button")
-    page.wait_for_function("document.querySelectorAll('.result').length > 0")
+    # The old list stays until the new one replaces it: wait for the filtered list itself.
+    page.wait_for_function("""() => {
+        const metas = [...document.querySelectorAll('.result > .result-head .meta')];
+        return metas.length > 0 && metas.every((m) => m.textContent.startsWith('ITU ·'));
+    }""")
     metas = page.locator(".result > .result-head .meta").all_inner_texts()
     assert metas and all(m.startswith("ITU ·") for m in metas)
     assert not expected_errors(page.problems), page.problems
