@@ -437,7 +437,7 @@ def is_export_dir(path: Path) -> bool:
 
 
 def default_threads() -> int:
-    """CPUs this process may use, capped at 4 (more threads barely help a 6-layer model)."""
+    """CPUs this process may use, capped at 4 so one embedder never claims a big server."""
     try:
         available = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -460,8 +460,13 @@ class OnnxEmbedder:
     """
 
     def __init__(self, path: Path | str, precision: Precision = "fp32", threads: int | None = None):
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
+        try:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+        except ImportError as exc:  # optional extra
+            raise RuntimeError(
+                "The ONNX backend needs onnxruntime and tokenizers: pip install 'wsis-lens[onnx]'"
+            ) from exc
 
         self.path = Path(path).expanduser()
         self.manifest = read_manifest(self.path)
