@@ -468,37 +468,42 @@ class Tagger:
                 for text, (spans, sv) in zip(texts, sentence_vectors)
             ]
         bank = self.bank.astype(np.float32) if len(self.bank) and sentence_vectors else None
+        per_key = {}
+        for key, (labels, scores, predicted) in scored.items():
+            by_label = self.thresholds(key)
+            thresholds = np.array([by_label.get(lab, 0.5) for lab in labels])
+            name_rank = np.argsort(np.argsort(np.array(labels, dtype=object)))
+            # rows sorted by score descending, ties by label id
+            orders = [np.lexsort((name_rank, -scores[i])) for i in range(len(texts))]
+            per_key[key] = (labels, scores, predicted, thresholds, orders)
         results: list[TextTags] = []
         for i, text in enumerate(texts):
             keyword_hits = self._matcher.find(text) if sentence_vectors is not None else {}
             bank_sims = bank @ vectors[i] if bank is not None else None
             tags: dict[str, list[LabelScore]] = {}
-            for key, (labels, scores, predicted) in scored.items():
-                thresholds = self.thresholds(key)
-                top = scores.argmax(axis=1) if scores.shape[1] else np.zeros(len(texts), int)
+            for key, (labels, scores, predicted, thresholds, orders) in per_key.items():
                 row: list[LabelScore] = []
-                for j, label in enumerate(labels):
+                for rank, j in enumerate(orders[i]):
+                    label = labels[j]
                     sentences: tuple[SentenceEvidence, ...] = ()
                     examples: tuple[ExampleEvidence, ...] = ()
                     keywords: tuple[KeywordMatch, ...] = ()
                     # evidence for predicted labels, and for the top label of every key
-                    if sentence_vectors is not None and (predicted[i, j] or j == top[i]):
+                    if sentence_vectors is not None and (predicted[i, j] or rank == 0):
                         spans, _ = sentence_vectors[i]
-                        s_labels, s_scores, _ = sentence_scores[i][key]
-                        col = s_scores[:, j]
-                        order = np.argsort(-col)[:max_sentences]
+                        col = sentence_scores[i][key][1][:, j]
+                        top = np.argsort(-col)[:max_sentences]
                         sentences = tuple(
                             SentenceEvidence(spans[k][0], spans[k][1],
                                              text[spans[k][0] : spans[k][1]], float(col[k]))
-                            for k in order
+                            for k in top
                         )
                         keywords = tuple(keyword_hits.get(label, ()))
                         examples = self._nearest_examples(label, bank_sims, max_examples)
                     row.append(
                         LabelScore(label, float(scores[i, j]), bool(predicted[i, j]),
-                                   float(thresholds[label]), sentences, examples, keywords)
+                                   float(thresholds[j]), sentences, examples, keywords)
                     )
-                row.sort(key=lambda t: (-t.score, t.label))
                 tags[key] = row
             results.append(TextTags(text, tags))
         return results

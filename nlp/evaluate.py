@@ -84,13 +84,15 @@ def _run_systems(
     protos: np.ndarray,
     train_texts: list[str], train_vectors: np.ndarray, train_y: np.ndarray,
     test_texts: list[str], test_vectors: np.ndarray,
+    calibrate: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
     """Fit the three systems on the training part and score the test part."""
     from nlp.train import fit_layer
 
     proba, pred, info = {}, {}, {}
     for system, components in SYSTEM_COMPONENTS.items():
-        fit = fit_layer(ids, train_vectors, train_y, protos, train_texts, components)
+        fit = fit_layer(ids, train_vectors, train_y, protos, train_texts, components,
+                        calibrate=calibrate)
         proba[system] = fit.layer.proba(test_vectors, test_texts)
         pred[system] = proba[system] >= fit.layer.thresholds
         if system == "trained":
@@ -111,9 +113,10 @@ def cross_validate(
     """Stratified k-fold over the examples of ``eval_source``; all other examples always train."""
     from sklearn.model_selection import StratifiedKFold
 
-    from nlp.train import label_matrix
+    from nlp.train import calibration_mask, label_matrix
 
     y_all = label_matrix(ids, examples)
+    mask = calibration_mask(examples)
     eval_idx = np.array([i for i, e in enumerate(examples) if e.source == eval_source])
     other_idx = np.array([i for i, e in enumerate(examples) if e.source != eval_source], int)
     strata = y_all[eval_idx].argmax(axis=1)
@@ -128,7 +131,7 @@ def cross_validate(
         test = eval_idx[te]
         p, d, info = _run_systems(
             ids, protos, [texts[i] for i in train], vectors[train], y_all[train],
-            [texts[i] for i in test], vectors[test],
+            [texts[i] for i in test], vectors[test], mask[train],
         )
         for s in SYSTEMS:
             proba[s][te], pred[s][te] = p[s], d[s]
@@ -173,7 +176,13 @@ def evaluate_sdgs(
     n_folds: int = 5, seed: int = 0, progress: Progress | None = None,
 ) -> dict[str, Any]:
     """SDG goals on the SDG sentences: k-fold, plus train-without-sentences (cross-source)."""
-    from nlp.train import EmbeddingCache, build_prototypes, label_matrix, sdg_goal_examples
+    from nlp.train import (
+        EmbeddingCache,
+        build_prototypes,
+        calibration_mask,
+        label_matrix,
+        sdg_goal_examples,
+    )
 
     cache = EmbeddingCache(cache_dir, embedder)
     goals = taxonomy.sdg_goals
@@ -190,6 +199,7 @@ def evaluate_sdgs(
     p, d, info = _run_systems(
         ids, protos, [t for t, m in zip(texts, is_eval) if not m], vectors[~is_eval], y[~is_eval],
         [t for t, m in zip(texts, is_eval) if m], vectors[is_eval],
+        calibration_mask(examples)[~is_eval],
     )
     cross = FoldPredictions(ids, y[is_eval], p, d)
     return {

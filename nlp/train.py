@@ -226,6 +226,16 @@ def sdg_target_calibration(data_dir: Path) -> list[tuple[str, tuple[str, ...]]]:
 # Fitting
 
 
+# Sources the prototypes were written from (taxonomy paraphrases of the Plan of Action; goal
+# prototypes contain the target texts): their prototype scores are not held-out, so they
+# train the heads but do not calibrate.
+PROTOTYPE_SOURCES = frozenset({"wsis-sdg-matrix-plan", "sdg-targets", "taxonomy"})
+
+
+def calibration_mask(examples: Sequence[Example]) -> np.ndarray:
+    return np.array([ex.source not in PROTOTYPE_SOURCES for ex in examples], dtype=bool)
+
+
 def label_matrix(labels: Sequence[str], examples: Sequence[Example]) -> np.ndarray:
     index = {lab: j for j, lab in enumerate(labels)}
     y = np.zeros((len(examples), len(labels)), dtype=bool)
@@ -399,6 +409,7 @@ def fit_layer(
     c: float = 1.0,
     seed: int = 0,
     background: np.ndarray | None = None,
+    calibrate: np.ndarray | None = None,
 ) -> LayerFit:
     """Fit one scoring layer and calibrate it on out-of-fold predictions.
 
@@ -414,6 +425,9 @@ def fit_layer(
             small and mixed in style, so strong regularisation generalises better).
         background: texts whose prototype-cosine mean and spread standardise each label
             (default: the training texts; their labels are not used).
+        calibrate: boolean mask of the examples the stacker and thresholds are fitted on
+            (default: all). Exclude texts the prototypes were written from: their prototype
+            scores are not held-out.
 
     Every component's logits for a training text come from a model that did not see it
     (k-fold), so the stacker weights, the calibration and the thresholds are all held-out.
@@ -446,10 +460,11 @@ def fit_layer(
                 assert texts is not None
                 lex = fit_lexical([texts[i] for i in train_idx], y[train_idx])
                 oof["lexical"][test_idx] = lex.logits([texts[i] for i in test_idx])
-    mix, mix_bias = fit_stacker(oof, y)
+    mask = np.ones(len(y), bool) if calibrate is None else np.asarray(calibrate, bool)
+    mix, mix_bias = fit_stacker({k: v[mask] for k, v in oof.items()}, y[mask])
     z = mix_bias + sum(mix[name] * oof[name] for name in mix)
     proba = 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
-    thresholds, sources, scheme_t = calibrate_thresholds(proba, y)
+    thresholds, sources, scheme_t = calibrate_thresholds(proba[mask], y[mask])
     weights = bias = None
     if "head" in mix:
         weights, bias = fit_head(vectors, y, c)
@@ -614,7 +629,8 @@ def train_action_lines(
         examples = _with_feedback(action_line_examples(data_dir, taxonomy), feedback)
         vectors = cache.encode([e.text for e in examples])
         y = label_matrix(ids, examples)
-        fit = fit_layer(ids, vectors, y, protos, [e.text for e in examples])
+        fit = fit_layer(ids, vectors, y, protos, [e.text for e in examples],
+                        calibrate=calibration_mask(examples))
         bank, meta = _bank(examples, vectors, {"wsis-prizes-2021", "wsis-projects-2015",
                                                 "wsis-sdg-matrix-rationale", "feedback"})
         manifest = _manifest_base(taxonomy, ACTION_LINES, cache.embedder, data_dir, AL_FILES,
@@ -674,7 +690,8 @@ def train_sdgs(
         examples = _with_feedback(sdg_goal_examples(data_dir), feedback)
         vectors = cache.encode([e.text for e in examples], show_progress=False)
         y = label_matrix(goal_ids, examples)
-        fits["sdgs"] = fit_layer(goal_ids, vectors, y, goal_protos, [e.text for e in examples])
+        fits["sdgs"] = fit_layer(goal_ids, vectors, y, goal_protos, [e.text for e in examples],
+                                 calibrate=calibration_mask(examples))
         layers["sdgs"] = fits["sdgs"].layer
         # Targets: zero-shot prototypes (text + indicators + JRC keywords + Aurora phrases),
         # calibrated on Matrix rationales that name targets (not used in the prototypes).
@@ -838,45 +855,68 @@ def default_version(embedder: Any) -> str:
     return f"{DEFAULT_VERSION}-{re.sub(r'[^A-Za-z0-9]+', '-', embedder.name).strip('-')}"
 
 
+def _stale(path: Path, scheme: str, taxonomy: Taxonomy) -> bool:
+    """True when a saved model's taxonomy fingerprint differs from the current files.
+
+    SDG label texts come from the data directory, not the repository, so only the Action Line
+    and GDC taxonomies are compared.
+    """
+    if scheme == SDGS:
+        return False
+    try:
+        manifest = json.loads((Path(path) / "manifest.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return True
+    return manifest.get("taxonomy_fingerprint") != taxonomy.fingerprint(scheme)
+
+
 def ensure_models(
     settings: Any, embedder: Any, progress: Progress | None = None
 ) -> dict[str, Path]:
-    """Model directory of every scheme, training the missing ones first.
+    """Model directory of every scheme, training the missing or outdated ones first.
 
     Uses the data directory when it holds the training data, otherwise builds zero-shot models
-    from the taxonomy alone (and says so through ``progress`` and the log).
+    from the taxonomy alone (and says so through ``progress`` and the log). A GDC or Action
+    Line model built from an older taxonomy file is rebuilt (GDC always, being zero-shot;
+    Action Lines only when the training data is available), so new GDC commitments appear
+    as labels without a manual retrain.
 
     Returns:
         ``{"action-lines": Path, "sdgs": Path, "gdc": Path}``.
     """
     say = progress or log.info
+    data_dir = settings.data_dir if datasets.data_available(settings.data_dir) else None
+    taxonomy = load_taxonomy(settings.taxonomy_dir, data_dir)
     paths: dict[str, Path] = {}
-    missing = []
+    todo: dict[str, Path] = {}
     for scheme in SCHEMES:
         found = find_model(settings.models_dir, scheme, embedder)
         if found is None:
-            missing.append(scheme)
+            todo[scheme] = Path(settings.models_dir) / scheme / default_version(embedder)
+        elif _stale(found, scheme, taxonomy) and (scheme == GDC or data_dir is not None):
+            say(f"{scheme} taxonomy changed since {found} was built: rebuilding it")
+            todo[scheme] = found
         else:
+            if _stale(found, scheme, taxonomy):
+                say(f"{scheme} taxonomy changed since {found} was built, but there is no "
+                    "training data to rebuild it; run `wsis train` with WSIS_DATA_DIR set")
             paths[scheme] = found
-    if not missing:
+    if not todo:
         return paths
-    data_dir = settings.data_dir if datasets.data_available(settings.data_dir) else None
-    taxonomy = load_taxonomy(settings.taxonomy_dir, data_dir)
-    if data_dir is None:
+    if data_dir is None and set(todo) - {GDC}:
         say("Tagger models missing and no training data found: building zero-shot models from "
             "the taxonomy alone (set WSIS_DATA_DIR and run `wsis train all` for trained ones).")
-    else:
-        say(f"Tagger models missing for {', '.join(missing)}: training from {data_dir} ...")
+    elif data_dir is not None:
+        say(f"Building tagger models for {', '.join(todo)} from {data_dir} ...")
     cache_dir = Path(settings.home) / "cache" / "embeddings"
     zs = zero_shot_calibration(EmbeddingCache(cache_dir, embedder), taxonomy, data_dir)
-    for scheme in missing:
-        out = Path(settings.models_dir) / scheme / default_version(embedder)
+    for scheme, out in todo.items():
         result = train_scheme(scheme, embedder, taxonomy, data_dir, cache_dir, out_dir=out,
                               zero_shot=zs)
         assert result.path is not None
         paths[scheme] = result.path
         say(f"Built {scheme} tagger at {result.path}")
-    return paths
+    return {scheme: paths[scheme] for scheme in SCHEMES}
 
 
 def load_suite(settings: Any, embedder: Any) -> Any:

@@ -165,3 +165,31 @@ def test_trained_action_lines_with_feedback(tmp_path: Path, hash_embedder):
     vec = hash_embedder.encode(texts)
     np.testing.assert_array_equal(loaded.layers["action_lines"].proba(vec, texts),
                                   layer.proba(vec, texts))
+
+
+def test_ensure_models_rebuilds_gdc_when_the_taxonomy_grows(tmp_path: Path, hash_embedder):
+    import shutil
+
+    import yaml
+
+    from nlp.classify import Tagger
+
+    taxonomy_dir = tmp_path / "taxonomy"
+    shutil.copytree(Path(__file__).parents[1] / "corpus" / "taxonomy", taxonomy_dir)
+    for f in taxonomy_dir.iterdir():
+        f.chmod(0o644)
+    settings = Settings(home=tmp_path / "home", models_dir=tmp_path / "models",
+                        taxonomy_dir=taxonomy_dir, data_dir=tmp_path / "no-data",
+                        embedding_model="hash:256")
+    first = ensure_models(settings, hash_embedder, progress=lambda m: None)
+    raw = yaml.safe_load((taxonomy_dir / "gdc.yaml").read_text())
+    raw["objectives"][0]["sections"][1]["commitments"] = [{
+        "id": "GDC-1.2.a", "summary": "Basic digital skills for all by 2030.",
+        "keywords": ["digital skills"], "sdgs": [4]}]
+    (taxonomy_dir / "gdc.yaml").write_text(yaml.safe_dump(raw))
+    messages: list[str] = []
+    second = ensure_models(settings, hash_embedder, progress=messages.append)
+    assert second == first
+    assert any("gdc taxonomy changed" in m for m in messages)
+    tagger = Tagger.load(second["gdc"], hash_embedder)
+    assert "GDC-1.2.a" in tagger.layers["gdc_commitments"].labels
