@@ -154,8 +154,8 @@ def _build_context(settings: Settings, workspace: Workspace | None) -> ApiContex
             f"send it as 'Authorization: Bearer <token>'")
     else:
         say(f"write requests need the API token from {token.origin}")
-    say(f"loading the documents in {workspace.settings.home} (first run: reading "
-        f"{workspace.settings.corpus_dir} and building the index)")
+    say(f"opening the store in {workspace.settings.home} (when empty, it is filled from "
+        f"{workspace.settings.corpus_dir} and indexed)")
     update = workspace.ensure_ready()
     say(f"index version {update.version}: {update.passage_count} passages")
     fb.create_tables(workspace.store)

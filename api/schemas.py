@@ -210,14 +210,19 @@ class DocumentInfo(BaseModel):
     passages: int
 
 
+class PassageScore(BaseModel):
+    passage_id: str
+    score: float
+
+
 class LabelSummary(BaseModel):
     label: str
     title: str
     passages: int = Field(..., description="Passages where the label is predicted.")
     share: float
     mean_score: float
-    top_passages: list[TagBrief] = Field(
-        ..., description="Strongest passages for the label (label = passage id).")
+    top_passages: list[PassageScore] = Field(
+        ..., description="The passages where the label scores highest, strongest first.")
 
 
 class PassageOut(BaseModel):

@@ -113,7 +113,7 @@ class PassageTagTable:
                     "passages": int(counts[j]),
                     "share": round(float(counts[j]) / len(rows), 4),
                     "mean_score": round(float(means[j]), 4),
-                    "top_passages": [{"label": passage_ids[b],
+                    "top_passages": [{"passage_id": passage_ids[b],
                                       "score": round(float(sub_scores[b, j]), 4)} for b in best],
                 })
             entries.sort(key=lambda e: (-e["passages"], -e["mean_score"], e["label"]))
@@ -209,7 +209,7 @@ class TaggingService:
                     f"{str(self.settings.models_dir)!r}; run `wsis train`")
             paths = {scheme: path for scheme, path in found.items() if path is not None}
         suite = TaggerSuite.load(paths, embedder, self.taxonomy())
-        self._paths = {scheme: Path(path) for scheme, path in paths.items()}
+        self._paths = {scheme: Path(path).resolve() for scheme, path in paths.items()}
         return suite
 
     def refresh(self) -> None:
@@ -225,6 +225,7 @@ class TaggingService:
             embedder = self._embedder()
             found = {scheme: train.find_model(self.settings.models_dir, scheme, embedder)
                      for scheme in self.taxonomy().labels}
+            found = {scheme: p.resolve() if p else None for scheme, p in found.items()}
         except Exception as exc:  # noqa: BLE001 - a failed look leaves the loaded models serving
             log.warning("could not check for new taggers: %s", exc)
             return

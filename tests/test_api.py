@@ -405,6 +405,8 @@ def test_document_list_and_detail(client: TestClient) -> None:
         assert entry["passages"] >= 1 and 0 < entry["share"] <= 1
         assert entry["title"]
         assert 1 <= len(entry["top_passages"]) <= 3
+        passage_ids = {p["id"] for p in detail["passage_list"]}
+        assert {t["passage_id"] for t in entry["top_passages"]} <= passage_ids
     assert [p["index"] for p in detail["passage_list"]] == list(range(doc["passages"]))
     assert all(p["tags"] is not None for p in detail["passage_list"])
     short = client.get(f"/v1/documents/{doc['id']}", params={"passages": False}).json()

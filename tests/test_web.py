@@ -325,3 +325,13 @@ def test_reviewing_passage_tags_and_deleting_a_document(page, server: str) -> No
     row.wait_for(state="detached")
     assert httpx.get(f"{server}/v1/documents/{uploaded['id']}").status_code == 404
     assert not expected_errors(page.problems), page.problems
+
+
+def test_api_docs_render_offline(page, server: str) -> None:
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto("/docs")
+    page.wait_for_selector(".swagger-ui .opblock")
+    assert page.locator(".swagger-ui .opblock").count() >= 14
+    assert all(url.startswith((server, "data:")) for url in requests), requests
+    shot(page, "api-docs")

@@ -669,8 +669,8 @@ async function showReport(docId, preloaded) {
         h("span", { class: `chip ${KEYS[key].cls}`, text: entry.label }), " ", h("strong", { text: entry.title }),
         ` — ${entry.passages} passage${entry.passages === 1 ? "" : "s"}`,
         ...entry.top_passages.slice(0, 2).map((tp) => {
-          const p = byId.get(tp.label);
-          const text = p ? p.text : tp.label;
+          const p = byId.get(tp.passage_id);
+          const text = p ? p.text : tp.passage_id;
           return h("blockquote", { title: `score ${fmt(tp.score)}` }, text.length > 500 ? `${text.slice(0, 500)}…` : text);
         })))));
   };
