@@ -7,10 +7,11 @@ map to HTTP status codes here, in one place.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -146,6 +147,18 @@ def say(message: str) -> None:
     print(f"WSIS Lens: {message}", file=sys.stderr, flush=True)
 
 
+@contextmanager
+def _startup_lock(home: Path) -> Iterator[None]:
+    """An exclusive lock on ``home/.startup.lock`` held while one process sets up."""
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / ".startup.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _build_context(settings: Settings, workspace: Workspace | None) -> ApiContext:
     workspace = workspace or Workspace(settings)
     token = load_or_create_token(settings)
@@ -154,20 +167,23 @@ def _build_context(settings: Settings, workspace: Workspace | None) -> ApiContex
             f"send it as 'Authorization: Bearer <token>'")
     else:
         say(f"write requests need the API token from {token.origin}")
-    say(f"opening the store in {workspace.settings.home} (when empty, it is filled from "
-        f"{workspace.settings.corpus_dir} and indexed)")
-    update = workspace.ensure_ready()
-    say(f"index version {update.version}: {update.passage_count} passages")
-    fb.create_tables(workspace.store)
-    interrupted = fb.fail_interrupted_jobs(workspace.store)
-    if interrupted:
-        say(f"{interrupted} background job(s) were interrupted by the last shutdown")
     tagging = TaggingService(settings, lambda: workspace.embedder, progress=say)
-    if tagging.load(build=True):
-        say("taggers ready: " + ", ".join(
-            f"{scheme} {info.get('version', '?')}" for scheme, info in tagging.models().items()))
-    else:
-        say(f"serving without tags: {tagging.reason}")
+    # Several workers (uvicorn --workers N) start at once: the first fills the store and
+    # builds the models while the others wait, then find everything ready.
+    with _startup_lock(settings.home):
+        say(f"opening the store in {workspace.settings.home} (when empty, it is filled from "
+            f"{workspace.settings.corpus_dir} and indexed)")
+        update = workspace.ensure_ready()
+        say(f"index version {update.version}: {update.passage_count} passages")
+        fb.create_tables(workspace.store)
+        interrupted = fb.fail_interrupted_jobs(workspace.store)
+        if interrupted:
+            say(f"{interrupted} background job(s) were interrupted by the last shutdown")
+        if tagging.load(build=True):
+            say("taggers ready: " + ", ".join(f"{scheme} {info.get('version', '?')}"
+                                              for scheme, info in tagging.models().items()))
+        else:
+            say(f"serving without tags: {tagging.reason}")
     retrainer = Retrainer(settings, workspace.store, lambda: workspace.embedder,
                           on_success=lambda: tagging.load(build=False))
     return ApiContext(settings, workspace, tagging, token, retrainer)
