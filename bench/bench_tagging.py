@@ -105,19 +105,20 @@ def main() -> None:
     m, s = result["machine"], result["settings"]
     lines = [
         "# Tagging throughput", "",
-        f"Machine: {m['cpu']}, nproc {m['nproc']}, torch threads {m['torch_threads']}, "
-        f"load before run {m['load_before']}; Python {m['python']}.",
-        f"Settings: model `{s['model']}` ({s['backend']}), batch size {s['batch_size']}, "
-        f"{s['passages']} passages of the founding documents (mean {s['mean_words']} words), "
-        f"best of {s['repeats']} runs; schemes {', '.join(s['schemes'])}.", "",
+        (f"Machine: {m['cpu']}, nproc {m['nproc']}, torch threads {m['torch_threads']}, "
+         f"load before run {m['load_before']}; Python {m['python']}."),
+        (f"Settings: model `{s['model']}` ({s['backend']}), batch size {s['batch_size']}, "
+         f"{s['passages']} passages of the founding documents (mean {s['mean_words']} words), "
+         f"best of {s['repeats']} runs; schemes {', '.join(s['schemes'])}."), "",
         "| variant | passages/s | ratio to encoder |", "| --- | --- | --- |",
     ]
     for k, v in result["passages_per_s"].items():
         lines.append(f"| {k} | {v:.1f} | {result['ratio_to_encoder'][k]:.2f} |")
-    lines += ["", "`tag (scores)` embeds each passage once for all three schemes and scores "
-              "every label with matrix arithmetic (what `wsis tag --input` does). "
-              "`tag + evidence` also embeds the sentences of each passage to find the sentences "
-              "that drove each tag.", ""]
+    lines += ["", ("`tag (scores)` embeds each passage once for all three schemes and scores "
+                   "every label with matrix arithmetic (what `wsis tag --input` does). "
+                   "`tag + evidence` also pools a vector for every sentence of each passage "
+                   "(from the same forward pass) to find the sentences that drove each tag."),
+              ""]
     (RESULTS / "tagging.md").write_text("\n".join(lines))
     print(f"wrote {RESULTS / 'tagging.md'}")
 

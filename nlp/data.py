@@ -176,7 +176,7 @@ def sha256_file(path: Path) -> str:
 
 
 def _default_opener(url: str) -> BinaryIO:
-    return urllib.request.urlopen(url, timeout=60)  # noqa: S310 - https URLs from the registry
+    return urllib.request.urlopen(url, timeout=60)
 
 
 def fetch(
@@ -420,9 +420,9 @@ def read_aurora_queries(data_dir: Path) -> dict[str, AuroraTarget]:
             for line in definition.iter(f"{{{ns['aqd']}}}query-line"):
                 for phrase in re.findall(r'"([^"]+)"', line.text or ""):
                     phrase = _clean(phrase)
-                    if "*" not in phrase and "?" not in phrase and len(phrase) > 2:
-                        if phrase.lower() not in (p.lower() for p in phrases):
-                            phrases.append(phrase)
+                    plain = "*" not in phrase and "?" not in phrase and len(phrase) > 2
+                    if plain and phrase.lower() not in (p.lower() for p in phrases):
+                        phrases.append(phrase)
             out[target] = AuroraTarget(target, descriptions, tuple(phrases))
     return out
 

@@ -55,7 +55,7 @@ def classification_metrics(
     top1_pred = np.zeros_like(y)
     top1_pred[np.arange(len(y)), ranks[:, 0]] = True
     return {
-        "n": int(len(y)),
+        "n": len(y),
         "top1": top1,
         "top3": top3,
         "macro_f1": float(np.mean(f[present])),
@@ -276,6 +276,28 @@ def confusion_png(result: dict[str, Any], path: Path, system: str = "trained") -
     return path
 
 
+def summary_table(results: dict[str, dict[str, Any]]) -> list[str]:
+    """The headline figures of every scheme side by side (one row per system)."""
+    cols: list[tuple[str, Callable[[str], float | None]]] = []
+    al, sdg = results.get(ACTION_LINES), results.get(SDGS)
+    if al:
+        for key, name in (("top1", "top-1"), ("top3", "top-3"), ("macro_f1", "macro-F1")):
+            cols.append((f"Action Lines {name}",
+                         lambda s, k=key: al["systems"][s][k]))  # type: ignore[index]
+    if sdg:
+        cols.append(("SDG goals macro-F1", lambda s: sdg["systems"][s]["macro_f1"]))
+        if "cross_source" in sdg:
+            cols.append(("SDG goals macro-F1, cross-source",
+                         lambda s: sdg["cross_source"]["systems"][s]["macro_f1"]))
+    if not cols:
+        return []
+    lines = ["## Summary", "", "| system | " + " | ".join(c for c, _ in cols) + " |",
+             "| --- |" + " --- |" * len(cols)]
+    for system in SYSTEMS:
+        lines.append(f"| {system} | " + " | ".join(f"{fn(system):.3f}" for _, fn in cols) + " |")
+    return lines
+
+
 def write_reports(results: dict[str, dict[str, Any]], out_dir: Path) -> dict[str, Path]:
     """Write ``tagger-eval.json``, ``tagger-eval.md`` and a confusion PNG per scheme."""
     out_dir = Path(out_dir)
@@ -283,14 +305,16 @@ def write_reports(results: dict[str, dict[str, Any]], out_dir: Path) -> dict[str
     paths = {"json": out_dir / "tagger-eval.json", "md": out_dir / "tagger-eval.md"}
     paths["json"].write_text(json.dumps(results, indent=2))
     lines = ["# Tagger evaluation", "",
-             "Cross-validated; each system is calibrated on its own training folds only. "
-             "`macro-F1` uses the calibrated per-label thresholds (multi-label decisions); "
-             "`macro-F1 (top-1 label)` scores the single best label per text.", ""]
+             ("Cross-validated; each system is calibrated on its own training folds only. "
+              "`macro-F1` uses the calibrated per-label thresholds (multi-label decisions); "
+              "`macro-F1 (top-1 label)` scores the single best label per text."), ""]
+    lines += summary_table(results) + [""]
     for scheme, result in results.items():
         png = confusion_png(result, out_dir / f"confusion-{scheme}.png")
         paths[f"png-{scheme}"] = png
-        lines += [f"## {scheme}", "", f"Embedding: `{result['embedding']['name']}`. "
-                  f"Evaluation set: {result['eval_set']}.", "", markdown_table(result), "",
+        lines += [f"## {scheme}", "", (f"Embedding: `{result['embedding']['name']}`. "
+                                       f"Evaluation set: {result['eval_set']}."), "",
+                  markdown_table(result), "",
                   f"Stacker weights of the trained system per fold: {result['mix_per_fold']}",
                   ""]
         if "cross_source" in result:
@@ -309,8 +333,8 @@ def model_card(tagger: Any, taxonomy: Taxonomy) -> str:
     scheme = tagger.scheme
     lines = [f"# {scheme} tagger ({m.get('version', '')})", "",
              f"- Embedding model: `{tagger.embedding['name']}` ({tagger.embedding['dimension']}-d)",
-             f"- Taxonomy version: `{m.get('taxonomy_version')}` "
-             f"(fingerprint `{m.get('taxonomy_fingerprint')}`)",
+             (f"- Taxonomy version: `{m.get('taxonomy_version')}` "
+              f"(fingerprint `{m.get('taxonomy_fingerprint')}`)"),
              f"- Training mode: {m.get('training_mode')}",
              f"- Feedback examples: {m.get('n_feedback_examples', 0)}", ""]
     lines += ["## Data", ""]
@@ -323,7 +347,7 @@ def model_card(tagger: Any, taxonomy: Taxonomy) -> str:
         lines += ["", "Data files (SHA-256):", ""]
         lines += [f"- `{k}`: `{v[:16]}…`" for k, v in m["training_data"].items()]
     lines += ["", "## Method", "",
-              "Each text is embedded once. Every label has a prototype (mean embedding of its "
+              ("Each text is embedded once. Every label has a prototype (mean embedding of its "
               "taxonomy title, summary, scope items and keywords; SDG goals add their targets, "
               "SDG targets add indicators and JRC/Aurora keywords); its cosine is standardised "
               "per label over background texts. Where labelled data exists, three supervised "
@@ -332,17 +356,16 @@ def model_card(tagger: Any, taxonomy: Taxonomy) -> str:
               "logistic head. A pooled logistic stacker fitted on 5-fold out-of-fold component "
               "logits weighs them and calibrates the sum to [0, 1]; each label's threshold "
               "maximises F1 on the out-of-fold scores, shrunk toward the scheme-wide optimum "
-              "by its number of positives.", ""]
+              "by its number of positives."), ""]
     for name, layer in tagger.layers.items():
         sources = sorted(set(layer.threshold_source))
         mix = ", ".join(f"{k} {v:.2f}" for k, v in layer.mix.items())
-        lines += [f"- layer `{name}`: {len(layer.labels)} labels, components (stacker "
-                  f"weights): {mix}; "
-                  f"thresholds {min(layer.thresholds, default=0):.3f}–"
-                  f"{max(layer.thresholds, default=0):.3f} ({'; '.join(sources)[:300]})"]
+        lines += [(f"- layer `{name}`: {len(layer.labels)} labels, components (stacker "
+                   f"weights): {mix}; thresholds {min(layer.thresholds, default=0):.3f}–"
+                   f"{max(layer.thresholds, default=0):.3f} ({'; '.join(sources)[:300]})")]
     if m.get("zero_shot_calibration"):
-        lines += ["", "Zero-shot calibration (not calibrated on data of this scheme): "
-                  f"{m['zero_shot_calibration']}."]
+        lines += ["", ("Zero-shot calibration (not calibrated on data of this scheme): "
+                       f"{m['zero_shot_calibration']}.")]
     metrics = m.get("metrics")
     lines += ["", "## Metrics", ""]
     if metrics:

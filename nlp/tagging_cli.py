@@ -7,7 +7,7 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -41,10 +41,10 @@ def _say(message: str) -> None:
 
 def train_command(
     scheme: Annotated[SchemeChoice, typer.Argument(help="Which tagger to build.")] = SchemeChoice.all,
-    feedback: Annotated[Optional[Path], typer.Option(
+    feedback: Annotated[Path | None, typer.Option(
         "--feedback", help="Extra labelled examples (CSV or JSONL: text, scheme, label, positive)."
     )] = None,
-    version: Annotated[Optional[str], typer.Option(help="Model version directory name.")] = None,
+    version: Annotated[str | None, typer.Option(help="Model version directory name.")] = None,
     no_eval: Annotated[bool, typer.Option("--no-eval", help="Skip cross-validation.")] = False,
     folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
     report_dir: Annotated[Path, typer.Option(help="Where evaluation reports go.")] = (
@@ -178,10 +178,10 @@ def tag_file(suite: Any, source: Any, sink: Any, explain: bool = False) -> int:
 
 
 def tag_command(
-    text: Annotated[Optional[str], typer.Argument(help="Text to tag (omit with --input).")] = None,
-    input: Annotated[Optional[Path], typer.Option(
+    text: Annotated[str | None, typer.Argument(help="Text to tag (omit with --input).")] = None,
+    input: Annotated[Path | None, typer.Option(
         "--input", help="JSONL file of {\"id\", \"text\"} lines.")] = None,
-    output: Annotated[Optional[Path], typer.Option(
+    output: Annotated[Path | None, typer.Option(
         "--output", help="JSONL output (stdout when omitted).")] = None,
     explain: Annotated[bool, typer.Option(
         "--explain", help="Add evidence (sentences, examples, keywords) to --input output.")] = False,

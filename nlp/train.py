@@ -732,8 +732,8 @@ def train_sdgs(
         rows = [goal_ids.index(t.split(".")[0]) for t in target_ids]
         targets = _zero_shot_layer(target_ids, goal_protos[rows], zs)
         targets.thresholds = np.ones(len(target_ids))
-        targets.threshold_source = ["no target texts without the data directory: never "
-                                    "predicted"] * len(target_ids)
+        reason = "no target texts without the data directory: never predicted"
+        targets.threshold_source = [reason] * len(target_ids)
         layers["sdg_targets"] = targets
         bank, meta, keywords = np.zeros((0, goal_protos.shape[1]), np.float16), [], {}
         manifest = _manifest_base(taxonomy, SDGS, cache.embedder, None, (), "zero-shot")
@@ -844,7 +844,7 @@ def find_model(models_dir: Path, scheme: str, embedder: Any | None = None) -> Pa
                            manifest_path.parent))
     if not candidates:
         return None
-    return sorted(candidates)[-1][2]
+    return max(candidates)[2]
 
 
 def default_version(embedder: Any) -> str:

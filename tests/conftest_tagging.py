@@ -11,6 +11,8 @@ import pytest
 
 from nlp.config import PROJECT_ROOT, get_settings
 
+__all__ = ["plain_taxonomy", "zero_shot_paths", "zero_shot_suite"]  # fixtures for `import *`
+
 TAXONOMY_DIR = PROJECT_ROOT / "corpus" / "taxonomy"
 
 

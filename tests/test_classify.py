@@ -8,11 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest_tagging import (  # noqa: F401
-    plain_taxonomy,
-    zero_shot_paths,
-    zero_shot_suite,
-)
+from conftest_tagging import *
 
 from nlp.classify import (
     EmptyTextError,

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest_tagging import TAXONOMY_DIR, data_dir, needs_data, plain_taxonomy  # noqa: F401
+from conftest_tagging import *
+from conftest_tagging import TAXONOMY_DIR, data_dir, needs_data
 
 from nlp.taxonomy import ACTION_LINES, GDC, SDGS, TaxonomyError, load_taxonomy
 

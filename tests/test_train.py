@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
-from conftest_tagging import data_dir, needs_data, plain_taxonomy  # noqa: F401
+from conftest_tagging import *
+from conftest_tagging import data_dir, needs_data
 
 from nlp.config import Settings
 from nlp.embed import HashEmbedder
@@ -111,7 +113,7 @@ def test_read_feedback_csv_and_jsonl(tmp_path: Path):
 
 def test_embedding_cache_encodes_each_text_once(tmp_path: Path):
     class Counting(HashEmbedder):
-        seen: list[str] = []
+        seen: ClassVar[list[str]] = []
 
         def encode(self, texts, batch_size=32, show_progress=False):
             Counting.seen += list(texts)
