@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     embedding_backend: Literal["torch", "onnx"] = "torch"
     embedding_batch_size: int = 32
 
-    index_kind: Literal["flat", "hnsw"] = "flat"
+    index_kind: Literal["flat", "hnsw", "ivf", "auto"] = "flat"
     chunk_min_words: int = 60
     chunk_max_words: int = 200
 

@@ -161,3 +161,44 @@ def test_bad_vectors_shape() -> None:
     index = VectorIndex("fake-model", DIM)
     with pytest.raises(ValueError, match="shape"):
         index.add({"d": DocumentMeta(title="d")}, passages_for("d", 3), unit(2, seed=0))
+
+
+def test_ivf_search_matches_exact_on_clustered_data() -> None:
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(20, DIM)).astype(np.float32)
+    data = centres[rng.integers(0, 20, 4000)] + 0.3 * rng.normal(size=(4000, DIM)).astype(np.float32)
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    index = VectorIndex("fake-model", DIM, "ivf")
+    for d in range(4):  # growing in steps retrains the centroids as the corpus grows
+        index.add({f"d{d}": DocumentMeta(title="x")}, passages_for(f"d{d}", 1000),
+                  data[d * 1000 : (d + 1) * 1000])
+    assert index.structure == "ivf" and index._faiss_index.nlist >= 50
+    queries = data[rng.integers(0, 4000, 50)] + 0.05 * rng.normal(size=(50, DIM)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    _, rows = index.search(queries, 10)
+    truth = brute_force(index.vectors, queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(rows, truth)])
+    assert recall >= 0.95
+    allowed = np.arange(0, 2000)
+    _, rows = index.search(queries[:5], 5, allowed)
+    assert set(rows.ravel()) <= set(allowed)
+
+
+def test_auto_picks_the_structure_by_size(monkeypatch, tmp_path: Path) -> None:
+    import nlp.index as module
+
+    monkeypatch.setattr(module, "AUTO_FLAT_MAX", 50)
+    monkeypatch.setattr(module, "AUTO_HNSW_MAX", 120)
+    index = VectorIndex("fake-model", DIM, "auto")
+    sizes = []
+    for d in range(4):
+        index.add({f"d{d}": DocumentMeta(title="x")}, passages_for(f"d{d}", 40), unit(40, seed=d))
+        sizes.append(index.structure)
+    assert sizes == ["flat", "hnsw", "hnsw", "ivf"]
+    index.save(tmp_path / "ix")
+    loaded = VectorIndex.load(tmp_path / "ix")
+    assert loaded.structure == "ivf" and loaded.kind == "auto"
+    queries = unit(3, seed=50)
+    assert np.array_equal(index.search(queries, 5)[1], loaded.search(queries, 5)[1])
+    index.remove_documents(["d0", "d1", "d2"])
+    assert index.structure == "flat" and len(index) == 40
