@@ -10,7 +10,6 @@ be loaded the service says why, and the endpoints that need tags answer 503.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import logging
 import threading
@@ -34,14 +33,6 @@ RELOAD_CHECK_SECONDS = 30.0
 
 # Manifest entries too bulky for an API answer (per-label arrays, prose).
 _MANIFEST_SKIP = {"layers", "parents", "model_card", "keywords", "labels"}
-
-
-def _score(tagger: Any, vectors: np.ndarray, texts: list[str]) -> dict[str, Any]:
-    """``tagger.score_vectors`` for the stored passages. Taggers that also read the text
-    (lexical features) take it as a second argument; older ones take vectors only."""
-    if "texts" in inspect.signature(tagger.score_vectors).parameters:
-        return tagger.score_vectors(vectors, texts)
-    return tagger.score_vectors(vectors)
 
 
 class TaggersUnavailable(WsisError):
@@ -306,7 +297,9 @@ class TaggingService:
             vectors = index.vectors
             texts = [p.text for p in index.passages]
             for tagger in suite.taggers.values():
-                for key, (labels, scores, predicted) in _score(tagger, vectors, texts).items():
+                # The taggers read the text too (lexical features), not only the vector.
+                scored = tagger.score_vectors(vectors, texts)
+                for key, (labels, scores, predicted) in scored.items():
                     keys[key] = (list(labels), np.asarray(scores, dtype=np.float32),
                                  np.asarray(predicted, dtype=bool))
             self._table = PassageTagTable(stamp, keys)
