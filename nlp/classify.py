@@ -57,7 +57,7 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # Scoring layer: the numeric core shared by every scheme
 
-COMPONENTS = ("prototype", "head", "knn", "lexical")
+COMPONENTS = ("prototype", "keyword", "head", "knn", "lexical")
 KNN_K = 15
 KNN_TEMPERATURE = 20.0
 KNN_FLOOR = 0.01
@@ -108,7 +108,8 @@ class ScoringLayer:
       "hub" prototypes close to every text from winning;
     * ``head``: one-vs-rest logistic regression on the embedding (``weights``, ``bias``);
     * ``knn``: log of the similarity-weighted vote of the nearest labelled examples;
-    * ``lexical``: TF-IDF logistic head (:class:`LexicalHead`).
+    * ``lexical``: TF-IDF logistic head (:class:`LexicalHead`);
+    * ``keyword``: ``log(1 + distinct taxonomy keywords of the label found in the text)``.
 
     ``thresholds`` are per-label decision thresholds on the calibrated score, chosen on
     held-out folds; ``threshold_source`` says how.
@@ -127,6 +128,7 @@ class ScoringLayer:
     lexical: LexicalHead | None = None
     thresholds: np.ndarray = field(default_factory=lambda: np.zeros(0))
     threshold_source: list[str] = field(default_factory=list)
+    keywords: dict[str, list[str]] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.labels)
@@ -139,6 +141,19 @@ class ScoringLayer:
             self.proto_spread = np.ones(n, np.float32)
         self._knn32 = (None if self.knn_vectors is None
                        else np.asarray(self.knn_vectors, dtype=np.float32))
+        self._matcher = KeywordMatcher(self.keywords) if self.keywords else None
+
+    def keyword_logits(self, texts: Sequence[str]) -> np.ndarray:
+        """``log(1 + number of distinct keywords of each label found in each text)``."""
+        out = np.zeros((len(texts), len(self.labels)))
+        if self._matcher is None:
+            return out
+        column = {lab: j for j, lab in enumerate(self.labels)}
+        for i, text in enumerate(texts):
+            for label, hits in self._matcher.find(text).items():
+                if label in column:
+                    out[i, column[label]] = np.log1p(len({h.keyword.lower() for h in hits}))
+        return out
 
     # --- components -----------------------------------------------------------------------
     def prototype_logits(self, vectors: np.ndarray) -> np.ndarray:
@@ -166,6 +181,10 @@ class ScoringLayer:
                 if texts is None or self.lexical is None:
                     raise ValueError("This layer has a lexical head: pass the texts too")
                 out[name] = self.lexical.logits(texts)
+            elif name == "keyword":
+                if texts is None:
+                    raise ValueError("This layer scores keywords: pass the texts too")
+                out[name] = self.keyword_logits(texts)
             else:
                 raise ValueError(f"Unknown scoring component {name!r}")
         return out
@@ -209,8 +228,13 @@ class ScoringLayer:
         }
 
     def extra_files(self) -> dict[str, Any]:
-        """JSON side files (the lexical vocabulary)."""
-        return {"lexical_vocabulary": self.lexical.vocabulary} if self.lexical else {}
+        """JSON side data: the lexical vocabulary and the keyword lists."""
+        out: dict[str, Any] = {}
+        if self.lexical:
+            out["lexical_vocabulary"] = self.lexical.vocabulary
+        if self.keywords:
+            out["keywords"] = self.keywords
+        return out
 
     @classmethod
     def from_saved(cls, config: dict[str, Any], arrays: Any, prefix: str,
@@ -237,6 +261,7 @@ class ScoringLayer:
             lexical=lexical,
             thresholds=get("thresholds", np.float64),
             threshold_source=[config["threshold_source"][lab] for lab in config["labels"]],
+            keywords=(extra or {}).get("keywords"),
         )
 
 
@@ -261,8 +286,19 @@ def knn_vote(vectors: np.ndarray, bank: np.ndarray, bank_labels: np.ndarray,
 _TOKEN = re.compile(r"\w+(?:[-'’.]\w+)*", re.UNICODE)
 
 
+def _fold(token: str) -> str:
+    """Lower-case and drop a plural ``s`` so "divides" matches "divide" (not "ss": "access")."""
+    token = token.lower()
+    if len(token) > 3 and token.endswith("s") and not token.endswith("ss"):
+        return token[:-1]
+    return token
+
+
 class KeywordMatcher:
-    """Case-insensitive whole-word matching of many keyword phrases, by token n-gram lookup."""
+    """Case-insensitive whole-word matching of many keyword phrases, by token n-gram lookup.
+
+    Tokens are compared after :func:`_fold`, so simple plurals match their singular.
+    """
 
     def __init__(self, keywords: dict[str, Sequence[str]], max_words: int = 6) -> None:
         self.keywords = {label: list(words) for label, words in keywords.items()}
@@ -270,7 +306,7 @@ class KeywordMatcher:
         self.max_words = 1
         for label, words in self.keywords.items():
             for word in words:
-                key = tuple(t.lower() for t in _TOKEN.findall(word))
+                key = tuple(_fold(t) for t in _TOKEN.findall(word))
                 if not key or len(key) > max_words:
                     continue
                 self._table.setdefault(key, []).append((label, word))
@@ -278,7 +314,7 @@ class KeywordMatcher:
 
     def find(self, text: str) -> dict[str, list[KeywordMatch]]:
         """``{label: [KeywordMatch, ...]}`` with offsets into ``text``."""
-        tokens = [(m.group(0).lower(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+        tokens = [(_fold(m.group(0)), m.start(), m.end()) for m in _TOKEN.finditer(text)]
         out: dict[str, list[KeywordMatch]] = {}
         for i in range(len(tokens)):
             for n in range(1, self.max_words + 1):
@@ -478,7 +514,7 @@ class Tagger:
             per_key[key] = (labels, scores, predicted, thresholds, orders)
         results: list[TextTags] = []
         for i, text in enumerate(texts):
-            keyword_hits = self._matcher.find(text) if sentence_vectors is not None else {}
+            keyword_hits = self.keyword_evidence(text) if sentence_vectors is not None else {}
             bank_sims = bank @ vectors[i] if bank is not None else None
             tags: dict[str, list[LabelScore]] = {}
             for key, (labels, scores, predicted, thresholds, orders) in per_key.items():
@@ -507,6 +543,10 @@ class Tagger:
                 tags[key] = row
             results.append(TextTags(text, tags))
         return results
+
+    def keyword_evidence(self, text: str) -> dict[str, list[KeywordMatch]]:
+        """Taxonomy keywords found in ``text``, per label."""
+        return self._matcher.find(text)
 
     def _nearest_examples(
         self, label: str, sims: np.ndarray | None, k: int
@@ -632,8 +672,34 @@ def _hierarchy_max(
     return scores, pred
 
 
+# "Action Line C5", "Action Line 5", "AL C3", "(C2)", "AL C7 e-health": WSIS texts cite
+# Action Lines by code.
+_AL_REFERENCE = re.compile(
+    r"(?:\bAction\s+Lines?\s*C?|\bAL\s*C?|\(C)(\d{1,2})\b(?:[\s.:,-]*e-?(government|business|"
+    r"learning|health|employment|environment|agriculture|science)\b)?",
+    re.IGNORECASE,
+)
+
+
+def action_line_references(text: str) -> list[tuple[str, int, int]]:
+    """Action Lines the text names by code: ``[(label, start, end), ...]``."""
+    out = []
+    for match in _AL_REFERENCE.finditer(text):
+        number = int(match.group(1))
+        if not 1 <= number <= 11:
+            continue
+        sub = match.group(2)
+        label = f"C7.e-{sub.lower()}" if number == 7 and sub else f"C{number}"
+        out.append((label, match.start(), match.end()))
+    return out
+
+
 class ActionLineTagger(Tagger):
-    """WSIS Action Lines C1-C11; C7 scores as the best of its eight sub-lines."""
+    """WSIS Action Lines C1-C11; C7 scores as the best of its eight sub-lines.
+
+    A text that names an Action Line by code ("Action Line C5", "(C2)") gets that label
+    predicted, with its score raised to at least halfway between its threshold and 1.
+    """
 
     scheme = ACTION_LINES
     keys = ("action_lines",)
@@ -645,6 +711,14 @@ class ActionLineTagger(Tagger):
         layer = self.layers["action_lines"]
         proba = layer.proba(vectors, texts)
         pred = proba >= layer.thresholds
+        column = {lab: j for j, lab in enumerate(layer.labels)}
+        for i, text in enumerate(texts):
+            for label, _, _ in action_line_references(text):
+                j = column.get(label)
+                if j is not None:
+                    floor = (1.0 + layer.thresholds[j]) / 2
+                    proba[i, j] = max(proba[i, j], floor)
+                    pred[i, j] = True
         labels = list(layer.labels)
         children = [j for j, lab in enumerate(labels) if lab.startswith(self.PARENT + ".")]
         if children and self.PARENT not in labels:
@@ -652,6 +726,12 @@ class ActionLineTagger(Tagger):
             proba = np.hstack([proba, proba[:, children].max(axis=1, keepdims=True)])
             pred = np.hstack([pred, pred[:, children].any(axis=1, keepdims=True)])
         return {"action_lines": (labels, proba, pred)}
+
+    def keyword_evidence(self, text: str) -> dict[str, list[KeywordMatch]]:
+        hits = super().keyword_evidence(text)
+        for label, start, end in action_line_references(text):
+            hits.setdefault(label, []).append(KeywordMatch(text[start:end], start, end))
+        return hits
 
     def thresholds(self, key: str) -> dict[str, float]:
         layer = self.layers["action_lines"]

@@ -20,8 +20,8 @@ from nlp.taxonomy import ACTION_LINES, SDGS, Taxonomy
 
 Progress = Callable[[str], None]
 SYSTEM_COMPONENTS = {
-    "zero-shot": ("prototype",),
-    "trained": ("prototype", "head", "knn", "lexical"),
+    "zero-shot": ("prototype", "keyword"),
+    "trained": ("prototype", "keyword", "head", "knn", "lexical"),
     "tfidf-baseline": ("lexical",),
 }
 SYSTEMS = tuple(SYSTEM_COMPONENTS)
@@ -85,6 +85,7 @@ def _run_systems(
     train_texts: list[str], train_vectors: np.ndarray, train_y: np.ndarray,
     test_texts: list[str], test_vectors: np.ndarray,
     calibrate: np.ndarray | None = None,
+    keywords: dict[str, list[str]] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
     """Fit the three systems on the training part and score the test part."""
     from nlp.train import fit_layer
@@ -92,7 +93,7 @@ def _run_systems(
     proba, pred, info = {}, {}, {}
     for system, components in SYSTEM_COMPONENTS.items():
         fit = fit_layer(ids, train_vectors, train_y, protos, train_texts, components,
-                        calibrate=calibrate)
+                        calibrate=calibrate, keywords=keywords)
         proba[system] = fit.layer.proba(test_vectors, test_texts)
         pred[system] = proba[system] >= fit.layer.thresholds
         if system == "trained":
@@ -109,7 +110,8 @@ def cross_validate(
     n_folds: int = 5,
     seed: int = 0,
     progress: Progress | None = None,
-) -> tuple[FoldPredictions, list[float]]:
+    keywords: dict[str, list[str]] | None = None,
+) -> tuple[FoldPredictions, list[dict[str, float]]]:
     """Stratified k-fold over the examples of ``eval_source``; all other examples always train."""
     from sklearn.model_selection import StratifiedKFold
 
@@ -131,7 +133,7 @@ def cross_validate(
         test = eval_idx[te]
         p, d, info = _run_systems(
             ids, protos, [texts[i] for i in train], vectors[train], y_all[train],
-            [texts[i] for i in test], vectors[test], mask[train],
+            [texts[i] for i in test], vectors[test], mask[train], keywords,
         )
         for s in SYSTEMS:
             proba[s][te], pred[s][te] = p[s], d[s]
@@ -158,8 +160,9 @@ def evaluate_action_lines(
     protos = build_prototypes(cache, taxonomy, ACTION_LINES, labels)
     examples = action_line_examples(data_dir, taxonomy)
     vectors = cache.encode([e.text for e in examples], show_progress=progress is not None)
+    keywords = {lab.id: list(lab.keywords) for lab in labels}
     fp, blends = cross_validate(ids, protos, examples, vectors, "wsis-prizes-2021", n_folds,
-                                seed, progress)
+                                seed, progress, keywords)
     return {
         "scheme": ACTION_LINES,
         "eval_set": "wsis-prizes-2021 (title + description), stratified "
@@ -182,6 +185,7 @@ def evaluate_sdgs(
         calibration_mask,
         label_matrix,
         sdg_goal_examples,
+        sdg_goal_keywords,
     )
 
     cache = EmbeddingCache(cache_dir, embedder)
@@ -190,8 +194,9 @@ def evaluate_sdgs(
     protos = build_prototypes(cache, taxonomy, SDGS, goals)
     examples = sdg_goal_examples(data_dir)
     vectors = cache.encode([e.text for e in examples], show_progress=progress is not None)
+    keywords = sdg_goal_keywords(taxonomy, data_dir)
     fp, blends = cross_validate(ids, protos, examples, vectors, "qu-sdg-sentences", n_folds,
-                                seed, progress)
+                                seed, progress, keywords)
     # Cross-source: train on taxonomy texts and Matrix rationales only, test on every sentence.
     is_eval = np.array([e.source == "qu-sdg-sentences" for e in examples])
     y = label_matrix(ids, examples)
@@ -199,7 +204,7 @@ def evaluate_sdgs(
     p, d, info = _run_systems(
         ids, protos, [t for t, m in zip(texts, is_eval) if not m], vectors[~is_eval], y[~is_eval],
         [t for t, m in zip(texts, is_eval) if m], vectors[is_eval],
-        calibration_mask(examples)[~is_eval],
+        calibration_mask(examples)[~is_eval], keywords,
     )
     cross = FoldPredictions(ids, y[is_eval], p, d)
     return {
@@ -358,7 +363,11 @@ def model_card(tagger: Any, taxonomy: Taxonomy) -> str:
               "maximises F1 on the out-of-fold scores, shrunk toward the scheme-wide optimum "
               "by its number of positives."), ""]
     for name, layer in tagger.layers.items():
-        sources = sorted(set(layer.threshold_source))
+        kinds: dict[str, int] = {}
+        for source in layer.threshold_source:
+            kind = source.split(" (")[0]
+            kinds[kind] = kinds.get(kind, 0) + 1
+        sources = [f"{kind}: {n} labels" for kind, n in sorted(kinds.items())]
         mix = ", ".join(f"{k} {v:.2f}" for k, v in layer.mix.items())
         lines += [(f"- layer `{name}`: {len(layer.labels)} labels, components (stacker "
                    f"weights): {mix}; thresholds {min(layer.thresholds, default=0):.3f}–"

@@ -294,14 +294,14 @@ def calibrate_thresholds(
     """
     scheme_t, _ = best_f1_threshold(proba.ravel(), y.ravel())
     thresholds = np.full(proba.shape[1], scheme_t)
-    sources = ["scheme (few held-out positives)"] * proba.shape[1]
+    sources = ["scheme-wide held-out F1 (few held-out positives)"] * proba.shape[1]
     for j in range(proba.shape[1]):
         n = int(y[:, j].sum())
         if n < min_positives:
             continue
         own, _ = best_f1_threshold(proba[:, j], y[:, j])
         thresholds[j] = (n * own + prior_strength * scheme_t) / (n + prior_strength)
-        sources[j] = f"held-out F1 ({n} positives, shrunk to scheme)"
+        sources[j] = f"held-out F1 per label, shrunk toward the scheme threshold ({n} positives)"
     return thresholds, sources, scheme_t
 
 
@@ -404,12 +404,13 @@ def fit_layer(
     y: np.ndarray,
     prototypes: np.ndarray | None,
     texts: Sequence[str] | None = None,
-    components: Sequence[str] = ("prototype", "head", "knn", "lexical"),
+    components: Sequence[str] = COMPONENTS,
     n_folds: int = 5,
     c: float = 1.0,
     seed: int = 0,
     background: np.ndarray | None = None,
     calibrate: np.ndarray | None = None,
+    keywords: dict[str, list[str]] | None = None,
 ) -> LayerFit:
     """Fit one scoring layer and calibrate it on out-of-fold predictions.
 
@@ -418,9 +419,10 @@ def fit_layer(
         vectors: ``(n, d)`` unit embeddings of the training texts.
         y: ``(n, L)`` boolean label matrix.
         prototypes: ``(L, d)`` unit prototypes (needed for the ``prototype`` component).
-        texts: the training texts (needed for the ``lexical`` component).
-        components: which of ``prototype``, ``head``, ``knn``, ``lexical`` to use;
-            ``("prototype",)`` is zero-shot, ``("lexical",)`` the TF-IDF baseline.
+        texts: the training texts (needed for the ``lexical`` and ``keyword`` components).
+        components: which of ``prototype``, ``keyword``, ``head``, ``knn``, ``lexical`` to
+            use; ``("prototype", "keyword")`` is zero-shot, ``("lexical",)`` the TF-IDF
+            baseline.
         c: inverse regularisation of the embedding heads (small: the labelled sets are
             small and mixed in style, so strong regularisation generalises better).
         background: texts whose prototype-cosine mean and spread standardise each label
@@ -428,6 +430,7 @@ def fit_layer(
         calibrate: boolean mask of the examples the stacker and thresholds are fitted on
             (default: all). Exclude texts the prototypes were written from: their prototype
             scores are not held-out.
+        keywords: taxonomy keywords per label (needed for the ``keyword`` component).
 
     Every component's logits for a training text come from a model that did not see it
     (k-fold), so the stacker weights, the calibration and the thresholds are all held-out.
@@ -437,6 +440,8 @@ def fit_layer(
         use.remove("prototype")
     if "lexical" in use and texts is None:
         use.remove("lexical")
+    if "keyword" in use and (texts is None or not keywords):
+        use.remove("keyword")
     if not use:
         raise ValueError(f"No usable scoring component among {tuple(components)!r}")
     dim = vectors.shape[1]
@@ -445,7 +450,11 @@ def fit_layer(
     oof: dict[str, np.ndarray] = {}
     if "prototype" in use:
         oof["prototype"] = (vectors @ proto.T - center) / spread
-    supervised = [n for n in use if n != "prototype"]
+    if "keyword" in use:
+        assert texts is not None
+        probe = ScoringLayer(list(labels), proto, keywords=keywords)
+        oof["keyword"] = probe.keyword_logits(texts)
+    supervised = [n for n in use if n not in ("prototype", "keyword")]
     if supervised:
         for name in supervised:
             oof[name] = np.zeros(y.shape, dtype=np.float64)
@@ -477,6 +486,8 @@ def fit_layer(
         knn_labels=y.copy() if "knn" in mix else None,
         lexical=fit_lexical(texts, y) if "lexical" in mix and texts is not None else None,
         thresholds=thresholds, threshold_source=sources,
+        keywords={lab: list(keywords.get(lab, [])) for lab in labels}
+        if keywords and "keyword" in mix else None,
     )
     if "prototype" not in mix:
         layer.proto_center = np.zeros(0, np.float32)
@@ -517,10 +528,10 @@ def build_prototypes(
 
 @dataclass(frozen=True)
 class ZeroShotCalibration:
-    """Map from standardised prototype cosine to probability, and a decision threshold."""
+    """Weights of the prototype and keyword logits, bias, and a decision threshold."""
 
-    scale: float
-    shift: float
+    mix: dict[str, float]
+    bias: float
     threshold: float
     basis: str
     background: np.ndarray | None = None  # texts that standardise other schemes' prototypes
@@ -529,11 +540,12 @@ class ZeroShotCalibration:
 def zero_shot_calibration(
     cache: EmbeddingCache, taxonomy: Taxonomy, data_dir: Path | None
 ) -> ZeroShotCalibration:
-    """Map prototype cosine to a probability without labels of the target scheme.
+    """Map prototype cosine and keyword matches to a probability without labels of the
+    target scheme.
 
     With the data directory, the map and threshold are fitted on the WSIS Prizes projects
-    against Action Line prototypes built the same way as GDC prototypes (taxonomy summary +
-    scope + keywords). Without it, each Action Line scope item is scored against prototypes
+    against Action Line prototypes and keywords built the same way as GDC ones (taxonomy
+    summary + scope + keywords). Without it, each Action Line scope item is scored against prototypes
     built from the titles, summaries and keywords only (the item itself left out).
     """
     labels = [lab for lab in taxonomy.action_lines if lab.id != "C7"]
@@ -555,12 +567,11 @@ def zero_shot_calibration(
         basis = "taxonomy self-test (Action Line scope items against left-out prototypes)"
     vectors = cache.encode([e.text for e in examples])
     y = label_matrix(ids, examples)
-    center, spread = background_stats(vectors, protos)
-    standard = (vectors @ protos.T - center) / spread
-    scale, shift = fit_platt(standard, y)
-    proba = 1.0 / (1.0 + np.exp(-(scale * standard + shift)))
-    threshold, _ = best_f1_threshold(proba.ravel(), y.ravel())
-    return ZeroShotCalibration(scale, shift, threshold, basis, vectors)
+    keywords = {lab.id: list(lab.keywords) for lab in labels}
+    fit = fit_layer(ids, vectors, y, protos, [e.text for e in examples],
+                    ("prototype", "keyword"), keywords=keywords)
+    return ZeroShotCalibration(fit.layer.mix, fit.layer.mix_bias, fit.scheme_threshold, basis,
+                               vectors)
 
 
 # --------------------------------------------------------------------------------------------
@@ -630,7 +641,7 @@ def train_action_lines(
         vectors = cache.encode([e.text for e in examples])
         y = label_matrix(ids, examples)
         fit = fit_layer(ids, vectors, y, protos, [e.text for e in examples],
-                        calibrate=calibration_mask(examples))
+                        calibrate=calibration_mask(examples), keywords=keywords)
         bank, meta = _bank(examples, vectors, {"wsis-prizes-2021", "wsis-projects-2015",
                                                 "wsis-sdg-matrix-rationale", "feedback"})
         manifest = _manifest_base(taxonomy, ACTION_LINES, cache.embedder, data_dir, AL_FILES,
@@ -641,7 +652,7 @@ def train_action_lines(
         layer = fit.layer
     else:
         zs = zero_shot or zero_shot_calibration(cache, taxonomy, data_dir)
-        layer = _zero_shot_layer(ids, protos, zs)
+        layer = _zero_shot_layer(ids, protos, zs, keywords)
         bank, meta = np.zeros((0, protos.shape[1]), np.float16), []
         manifest = _manifest_base(taxonomy, ACTION_LINES, cache.embedder, None, (), "zero-shot")
         manifest["zero_shot_calibration"] = zs.basis
@@ -650,14 +661,21 @@ def train_action_lines(
     return TrainResult(tagger, None, fits, manifest)
 
 
-def _zero_shot_layer(ids: list[str], protos: np.ndarray, zs: ZeroShotCalibration) -> ScoringLayer:
+def _zero_shot_layer(
+    ids: list[str], protos: np.ndarray, zs: ZeroShotCalibration,
+    keywords: dict[str, list[str]] | None = None,
+) -> ScoringLayer:
     background = zs.background if zs.background is not None else protos
     center, spread = background_stats(background, protos)
+    mix = dict(zs.mix)
+    if not keywords:
+        mix.pop("keyword", None)
     return ScoringLayer(
-        labels=list(ids), prototypes=protos, mix={"prototype": zs.scale}, mix_bias=zs.shift,
+        labels=list(ids), prototypes=protos, mix=mix, mix_bias=zs.bias,
         thresholds=np.full(len(ids), zs.threshold),
         threshold_source=[f"zero-shot rule: {zs.basis}"] * len(ids),
         proto_center=center, proto_spread=spread,
+        keywords={i: list(keywords.get(i, [])) for i in ids} if keywords else None,
     )
 
 
@@ -676,6 +694,17 @@ def _aurora_phrases(data_dir: Path) -> dict[str, list[str]]:
     return {t: [p for p in a.phrases if " " in p] for t, a in aurora.items()}
 
 
+def sdg_goal_keywords(taxonomy: Taxonomy, data_dir: Path) -> dict[str, list[str]]:
+    """Keywords per SDG target (JRC + multi-word Aurora phrases) and per goal (their union)."""
+    aurora = _aurora_phrases(data_dir)
+    targets = taxonomy.sdg_targets
+    keywords = {t.id: list(dict.fromkeys([*t.keywords, *aurora.get(t.id, [])])) for t in targets}
+    for goal in taxonomy.sdg_goals:
+        keywords[goal.id] = sorted({k for t in targets if t.parent == goal.id
+                                    for k in keywords[t.id]})
+    return keywords
+
+
 def train_sdgs(
     cache: EmbeddingCache, taxonomy: Taxonomy, data_dir: Path | None,
     feedback: Sequence[Example] = (), zero_shot: ZeroShotCalibration | None = None,
@@ -687,17 +716,18 @@ def train_sdgs(
     layers: dict[str, ScoringLayer] = {}
     fits: dict[str, LayerFit] = {}
     if datasets.data_available(data_dir) and data_dir is not None:
+        targets = taxonomy.sdg_targets
+        target_ids = [t.id for t in targets]
+        aurora = _aurora_phrases(data_dir)
+        keywords = sdg_goal_keywords(taxonomy, data_dir)
         examples = _with_feedback(sdg_goal_examples(data_dir), feedback)
         vectors = cache.encode([e.text for e in examples], show_progress=False)
         y = label_matrix(goal_ids, examples)
         fits["sdgs"] = fit_layer(goal_ids, vectors, y, goal_protos, [e.text for e in examples],
-                                 calibrate=calibration_mask(examples))
+                                 calibrate=calibration_mask(examples), keywords=keywords)
         layers["sdgs"] = fits["sdgs"].layer
-        # Targets: zero-shot prototypes (text + indicators + JRC keywords + Aurora phrases),
-        # calibrated on Matrix rationales that name targets (not used in the prototypes).
-        targets = taxonomy.sdg_targets
-        target_ids = [t.id for t in targets]
-        aurora = _aurora_phrases(data_dir)
+        # Targets: zero-shot prototypes (text + indicators + JRC keywords + Aurora phrases) and
+        # keyword matches, calibrated on Matrix rationales that name targets.
         extra = {t: [", ".join(p)] for t, p in aurora.items() if p}
         t_protos = build_prototypes(cache, taxonomy, SDGS, targets, extra)
         calib = sdg_target_calibration(data_dir)
@@ -708,8 +738,9 @@ def train_sdgs(
             for t in ts:
                 if t in index:
                     cy[i, index[t]] = True
-        fits["sdg_targets"] = fit_layer(target_ids, c_vectors, cy, t_protos, None, ("prototype",),
-                                        background=vectors)
+        fits["sdg_targets"] = fit_layer(
+            target_ids, c_vectors, cy, t_protos, [text for text, _ in calib],
+            ("prototype", "keyword"), background=vectors, keywords=keywords)
         layer = fits["sdg_targets"].layer
         layer.threshold_source = [
             s + "; calibrated on WSIS-SDG Matrix rationales" for s in layer.threshold_source
@@ -717,9 +748,6 @@ def train_sdgs(
         layers["sdg_targets"] = layer
         bank, meta = _bank(examples, vectors, {"qu-sdg-sentences", "wsis-sdg-matrix-rationale",
                                                 "sdg-targets", "feedback"})
-        keywords = {t.id: list(t.keywords) + aurora.get(t.id, []) for t in targets}
-        for g in goal_ids:
-            keywords[g] = sorted({k for t in targets if t.parent == g for k in keywords[t.id]})
         manifest = _manifest_base(taxonomy, SDGS, cache.embedder, data_dir, SDG_FILES,
                                   "supervised+prototypes (goals); zero-shot calibrated (targets)")
         manifest["n_training_examples"] = len(examples)
@@ -749,6 +777,11 @@ def train_gdc(
     """GDC has no labelled data: prototypes from the taxonomy, calibration transferred."""
     zs = zero_shot or zero_shot_calibration(cache, taxonomy, data_dir)
     embedding = {"name": cache.embedder.name, "dimension": cache.embedder.dimension}
+    keywords: dict[str, list[str]] = {}
+    for lab in taxonomy.labels[GDC]:
+        keywords[lab.id] = list(lab.keywords)
+    for lab in taxonomy.level(GDC, "objective"):
+        keywords[lab.id] = sorted({k for s in taxonomy.children(GDC, lab.id) for k in s.keywords})
     layers = {}
     for key, level in (("gdc", "objective"), ("gdc_sections", "section"),
                        ("gdc_commitments", "commitment")):
@@ -759,12 +792,7 @@ def train_gdc(
                 extra.setdefault(ex.label, []).append(ex.text)
         protos = (build_prototypes(cache, taxonomy, GDC, labels, extra) if labels
                   else np.zeros((0, cache.embedder.dimension), np.float32))
-        layers[key] = _zero_shot_layer([lab.id for lab in labels], protos, zs)
-    keywords: dict[str, list[str]] = {}
-    for lab in taxonomy.labels[GDC]:
-        keywords[lab.id] = list(lab.keywords)
-    for lab in taxonomy.level(GDC, "objective"):
-        keywords[lab.id] = sorted({k for s in taxonomy.children(GDC, lab.id) for k in s.keywords})
+        layers[key] = _zero_shot_layer([lab.id for lab in labels], protos, zs, keywords)
     commitments = taxonomy.level(GDC, "commitment")
     bank_vectors = cache.encode([c.texts[0] if c.texts else c.title for c in commitments])
     meta = [{"id": f"gdc.yaml:{c.id}", "label": c.id, "source": "gdc-taxonomy",

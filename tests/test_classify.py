@@ -80,7 +80,8 @@ def test_evidence_spans_round_trip(zero_shot_suite):
                 assert 0.0 <= s.score <= 1.0
                 checked += 1
             for k in t.keywords:
-                assert TEXT[k.start : k.end].lower() == k.keyword.lower()
+                assert k.start < k.end
+                assert KeywordMatcher({"x": [k.keyword]}).find(TEXT[k.start : k.end])
     assert checked > 0  # the top label of every key carries evidence
 
 
@@ -90,13 +91,26 @@ def test_explain_does_not_change_scores(zero_shot_suite):
     assert plain == explained
 
 
-def test_keyword_matcher_is_whole_word_and_case_insensitive():
-    matcher = KeywordMatcher({"C5": ["cybersecurity", "CERT"], "C2": ["IXP", "last mile"]})
-    text = "The Last Mile and the IXP; CERTs and cybersecurity. ixps"
+def test_keyword_matcher_is_whole_word_case_insensitive_and_folds_plurals():
+    matcher = KeywordMatcher({"C5": ["cybersecurity", "spam"], "C2": ["IXP", "last mile"],
+                              "C3": ["access"]})
+    text = "The Last Mile and the IXP; spamming and cybersecurity. ixps, access"
     hits = matcher.find(text)
     assert [(k.keyword, text[k.start:k.end]) for k in hits["C2"]] == [
-        ("last mile", "Last Mile"), ("IXP", "IXP")]
-    assert [k.keyword for k in hits["C5"]] == ["cybersecurity"]  # "CERTs" is not "CERT"
+        ("last mile", "Last Mile"), ("IXP", "IXP"), ("IXP", "ixps")]
+    assert [k.keyword for k in hits["C5"]] == ["cybersecurity"]  # "spamming" is not "spam"
+    assert [text[k.start:k.end] for k in hits["C3"]] == ["access"]
+
+
+def test_explicit_action_line_references_are_predicted(zero_shot_suite):
+    from nlp.classify import action_line_references
+
+    text = "Under Action Line C5 and AL C7 e-health we act; see also (C2). C40 cities differ."
+    assert [r[0] for r in action_line_references(text)] == ["C5", "C7.e-health", "C2"]
+    tags = {t.label: t for t in zero_shot_suite.tag([text], explain=True)[0].tags["action_lines"]}
+    for label in ("C5", "C7.e-health", "C2", "C7"):
+        assert tags[label].predicted and tags[label].score >= tags[label].threshold
+    assert any(k.keyword == "Action Line C5" for k in tags["C5"].keywords)
 
 
 def test_empty_text_is_rejected(zero_shot_suite):
