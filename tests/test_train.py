@@ -82,7 +82,7 @@ def test_fit_layer_calibrates_on_out_of_fold_scores():
     texts = [f"text of label {'abcd'[j]} number {i}" for i, j in enumerate(y.argmax(1))]
     fit = fit_layer(["a", "b", "c", "d"], x, y, protos, texts)
     layer = fit.layer
-    assert set(fit.oof_components) == {"prototype", "head", "knn", "lexical"}
+    assert set(fit.oof_components) == {"prototype", "head", "knn", "lexical"}  # no keywords given
     assert layer.mix and all(w > 0 for w in layer.mix.values())
     assert all(s.startswith("held-out F1") for s in layer.threshold_source)
     assert not np.allclose(layer.thresholds, 0.5)
@@ -156,7 +156,7 @@ def test_trained_action_lines_with_feedback(tmp_path: Path, hash_embedder):
     result = train_scheme("action-lines", hash_embedder, taxonomy, data_dir(), tmp_path / "c",
                           feedback, out_dir=tmp_path / "m" / "action-lines" / "v1")
     layer = result.tagger.layers["action_lines"]
-    assert layer.mix and set(layer.mix) <= {"prototype", "head", "knn", "lexical"}
+    assert layer.mix and set(layer.mix) <= {"prototype", "keyword", "head", "knn", "lexical"}
     assert all("held-out" in s for s in layer.threshold_source)
     manifest = json.loads((result.path / "manifest.json").read_text())
     assert manifest["training_sources"]["feedback"] == 1
