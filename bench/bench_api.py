@@ -30,7 +30,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_index import machine  # noqa: E402
+from bench_index import machine
 
 RESULTS = Path(__file__).resolve().parent / "results"
 QUERIES = [
@@ -44,10 +44,10 @@ QUERIES = [
 ]
 TEXTS = [
     "We will connect every school and hospital to the Internet by 2030, building on Giga.",
-    "Network operators should implement routing security norms to protect the global routing "
-    "system from hijacks and leaks.",
-    "Governments should adopt national digital strategies developed with all stakeholders, "
-    "including civil society and the technical community.",
+    ("Network operators should implement routing security norms to protect the global routing "
+     "system from hijacks and leaks."),
+    ("Governments should adopt national digital strategies developed with all stakeholders, "
+     "including civil society and the technical community."),
     "Training teachers and young people in digital skills is essential for inclusion.",
     "E-waste and the energy use of data centres must be reduced to meet climate goals.",
 ]
@@ -178,10 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / "api.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [
         "# API under load and cold start", "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}. One uvicorn worker, "
-        f"embedding backend `{args.backend}`, client on the same machine (loopback), "
-        f"at most {requests} requests or {budget:.0f} s per step. `/v1/search` is hybrid, "
-        "k=10, with passage tags; `/v1/tag` tags one text with evidence.", "",
+        (f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}. One uvicorn worker, "
+         f"embedding backend `{args.backend}`, client on the same machine (loopback), "
+         f"at most {requests} requests or {budget:.0f} s per step. `/v1/search` is hybrid, "
+         "k=10, with passage tags; `/v1/tag` tags one text with evidence."), "",
         "| endpoint | concurrency | requests | errors | req/s | p50 ms | p95 ms | p99 ms |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]

@@ -27,11 +27,11 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_index import machine  # noqa: E402
+from bench_index import machine
 
-from nlp.config import PROJECT_ROOT, Settings  # noqa: E402
-from nlp.embed import load_embedder  # noqa: E402
-from nlp.workspace import Workspace  # noqa: E402
+from nlp.config import PROJECT_ROOT, Settings
+from nlp.embed import load_embedder
+from nlp.workspace import Workspace
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -12,6 +12,7 @@ than that (a sentence is never split).
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -54,7 +55,7 @@ def paragraph_spans(text: str) -> list[tuple[int, int]]:
         cuts.append(match.end())
     cuts = sorted(set(cuts)) + [len(text)]
     spans: list[tuple[int, int]] = []
-    for a, b in zip(cuts, cuts[1:]):
+    for a, b in itertools.pairwise(cuts):
         start, end = _strip(text, a, b)
         if start >= end:
             continue

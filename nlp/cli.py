@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -76,7 +76,7 @@ def ingest(
 @app.command()
 def index(
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Re-embed everything.")] = False,
-    corpus: Annotated[Optional[Path], typer.Option(help="Corpus to load if the store is empty.")] = None,
+    corpus: Annotated[Path | None, typer.Option(help="Corpus to load if the store is empty.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Build the index, or bring it up to date with the store (only new passages are embedded)."""
@@ -103,7 +103,7 @@ def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="Number of results.")] = 10,
     mode: Annotated[str, typer.Option(help="semantic | lexical | hybrid")] = "hybrid",
-    filter_: Annotated[Optional[list[str]], typer.Option(
+    filter_: Annotated[list[str] | None, typer.Option(
         "--filter", "-f", help="key=value; keys: organization, kind, doc_id, source, "
         "date_from, date_to. Repeat a key for alternatives.")] = None,
     as_json: JsonOpt = False,
@@ -145,7 +145,7 @@ def search(
 
 @app.command()
 def passages(
-    doc_id: Annotated[Optional[str], typer.Option("--doc", help="Only this document.")] = None,
+    doc_id: Annotated[str | None, typer.Option("--doc", help="Only this document.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List stored passages with their offsets."""

@@ -11,6 +11,7 @@ Two implementations share one small interface:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 from collections.abc import Sequence
@@ -64,7 +65,7 @@ class HashEmbedder:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
             words = [w.lower() for w in _WORD.findall(text)]
-            grams = words + [f"{a} {b}" for a, b in zip(words, words[1:])]
+            grams = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
             for gram in grams:
                 col, sign = self._bucket(gram)
                 out[row, col] += sign
@@ -105,9 +106,7 @@ class SentenceTransformerEmbedder:
         self.path = path
         self.name = BUNDLED_MODEL if model == BUNDLED_MODEL else path.name
         self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
-        get_dim = getattr(self.model, "get_embedding_dimension", None) or getattr(
-            self.model, "get_sentence_embedding_dimension"
-        )
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dimension = int(get_dim())
 
     def encode(

@@ -25,7 +25,7 @@ import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -312,7 +312,7 @@ class VectorIndex:
             document_count=len(self.documents),
             corpus_hash=corpus_hash(self.documents),
             chunker=self.chunker,
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
             version=self.version,
             libraries=_library_versions(),
         )

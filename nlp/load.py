@@ -144,7 +144,7 @@ def read_pdf(data: bytes, filename: str) -> tuple[str, dict[str, str]]:
                     raise DocumentError(filename, "the PDF is encrypted (password required)")
             except DocumentError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - pypdf's crypto errors have no common base
                 raise DocumentError(filename, f"the PDF is encrypted and cannot be opened ({exc})")
         pages = [page.extract_text() or "" for page in reader.pages]
         info = reader.metadata or {}
@@ -152,7 +152,7 @@ def read_pdf(data: bytes, filename: str) -> tuple[str, dict[str, str]]:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError, AssertionError) as exc:
         raise DocumentError(filename, f"corrupt or unreadable PDF ({type(exc).__name__}: {exc})")
-    except Exception as exc:  # pypdf raises a variety of errors on damaged files
+    except Exception as exc:  # noqa: BLE001 - pypdf raises many error types on damaged files
         raise DocumentError(filename, f"corrupt or unreadable PDF ({type(exc).__name__}: {exc})")
     text = clean_pdf_pages(pages)
     meta = {
@@ -232,7 +232,7 @@ def read_docx(data: bytes, filename: str) -> tuple[str, dict[str, str]]:
         import docx
 
         document = docx.Document(io.BytesIO(data))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - python-docx/lxml/zipfile errors share no base
         raise DocumentError(filename, f"corrupt or unreadable Word document ({exc})")
     blocks: list[str] = []
     body = document.element.body
@@ -276,7 +276,7 @@ def read_html(data: bytes, filename: str) -> tuple[str, dict[str, str]]:
     raw = _decode(data)
     try:
         tree = lxml.html.fromstring(raw)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - lxml raises parser and value errors alike
         raise DocumentError(filename, f"unreadable HTML ({exc})")
     title = (tree.findtext(".//title") or "").strip()
     fallback = _html_blocks(tree)
@@ -286,7 +286,7 @@ def read_html(data: bytes, filename: str) -> tuple[str, dict[str, str]]:
 
         text = trafilatura.extract(raw, include_comments=False, include_tables=True,
                                    favor_recall=True) or ""
-    except Exception:  # trafilatura is a best-effort improvement, never a hard requirement
+    except Exception:  # noqa: BLE001 - trafilatura is best effort; the lxml text stands in
         text = ""
     if len(text) < 0.5 * len(fallback):
         text = fallback

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import (
@@ -103,7 +103,7 @@ class Store:
                 return False
             conn.execute(insert(documents_table).values(
                 id=document.id, text=document.text, chunker=chunker,
-                added=datetime.now(timezone.utc), **document.meta.to_dict()))
+                added=datetime.now(UTC), **document.meta.to_dict()))
             if passages:
                 conn.execute(insert(passages_table), [
                     {"id": p.id, "doc_id": p.doc_id, "idx": p.index, "start": p.start,

@@ -25,7 +25,7 @@ from nlp.embed import Embedder, load_embedder
 from nlp.errors import DocumentError, IndexNotFoundError
 from nlp.index import VectorIndex, current_version, load_current, publish
 from nlp.load import load_paths, parse_bytes
-from nlp.search import SearchFilters, Searcher
+from nlp.search import Searcher, SearchFilters
 from nlp.store import Store
 from nlp.types import Document, DocumentMeta, Hit
 

@@ -54,14 +54,6 @@ def corpus_documents():
     return report.documents
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def postgres_url(tmp_path_factory):
     """A throw-away PostgreSQL server on loopback (Debian's binaries), or a skip with the reason.
@@ -93,18 +85,20 @@ def postgres_url(tmp_path_factory):
             pytest.skip("running as root without runuser: cannot start PostgreSQL")
         run_as = ["runuser", "-u", "postgres", "--"]
         shutil.chown(base, "postgres")
-    port = _free_port()
+    from servers import free_port
+
+    port = free_port()
     subprocess.run(run_as + [str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U",
                              "postgres", "--no-sync"], check=True, capture_output=True)
+    options = f"-p {port} -k {data.parent} -c listen_addresses=127.0.0.1 -c fsync=off"
     subprocess.run(run_as + [str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l",
-                             str(data.parent / "log"), "-o",
-                             f"-p {port} -k {data.parent} -c listen_addresses=127.0.0.1 "
-                             "-c fsync=off", "start"], check=True, capture_output=True)
+                             str(data.parent / "log"), "-o", options, "start"],
+                   check=True, capture_output=True)
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
         subprocess.run(run_as + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                                 "stop"], capture_output=True)
+                                 "stop"], capture_output=True, check=False)
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from nlp.chunk import Chunker, paragraph_spans, split_sentences
@@ -41,7 +43,7 @@ def test_passages_cover_the_text_in_order_and_respect_sizes(corpus_documents) ->
         sentences = split_sentences(document.text)
         assert passages[0].start == sentences[0][0]
         assert passages[-1].end == sentences[-1][1]
-        for a, b in zip(passages, passages[1:]):
+        for a, b in itertools.pairwise(passages):
             assert a.end <= b.start
             assert document.text[a.end : b.start].strip() == ""  # nothing lost between passages
         for p in passages:

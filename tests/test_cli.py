@@ -90,8 +90,9 @@ def test_help_is_fast_and_lists_commands() -> None:
     elapsed = time.perf_counter() - start
     for command in ("ingest", "index", "search", "passages", "serve"):
         assert command in out.stdout
-    probe = subprocess.run([sys.executable, "-c", "import nlp.cli, sys; "
-                            "print(sorted(m for m in ('torch','sentence_transformers','faiss') "
-                            "if m in sys.modules))"], capture_output=True, text=True, check=True)
+    code = ("import nlp.cli, sys; print(sorted(m for m in "
+            "('torch', 'sentence_transformers', 'faiss') if m in sys.modules))")
+    probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True)
     assert probe.stdout.strip() == "[]"
     assert elapsed < 10  # generous: the real guard is the import probe above

@@ -3,80 +3,26 @@ the previous models keep serving."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from servers import ServerProcess
 
 TOKEN = "crash-test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """A uvicorn process on loopback over one home directory, fake embedder, zero-shot taggers."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.proc: subprocess.Popen | None = None
-        self.base = ""
-
-    def start(self, timeout: float = 180) -> None:
-        port = _free_port()
-        self.base = f"http://127.0.0.1:{port}"
-        env = dict(os.environ, WSIS_HOME=str(self.home), WSIS_EMBEDDING_MODEL="hash:256",
-                   WSIS_API_TOKEN=TOKEN, WSIS_MODELS_DIR=str(self.home / "models"),
-                   WSIS_DATA_DIR=str(self.home / "no-data"), HF_HUB_OFFLINE="1")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
-             "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(self.proc.stderr.read().decode()[-3000:])
-            try:
-                if httpx.get(self.base + "/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise AssertionError("server did not start")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
 @pytest.fixture
 def server(tmp_path: Path):
-    srv = Server(tmp_path / "home")
-    srv.start()
+    srv = ServerProcess(tmp_path / "home", WSIS_API_TOKEN=TOKEN).start()
     yield srv
     srv.stop()
 
 
-def test_sigkill_during_feedback_writes_keeps_every_acknowledged_row(server: Server) -> None:
+def test_sigkill_during_feedback_writes_keeps_every_acknowledged_row(server: ServerProcess) -> None:
     acknowledged: list[int] = []
     stop = threading.Event()
 
@@ -115,7 +61,7 @@ def test_sigkill_during_feedback_writes_keeps_every_acknowledged_row(server: Ser
     assert not missing, f"{len(missing)} acknowledged feedback rows lost"
 
 
-def test_sigkill_during_retrain_keeps_a_complete_model_serving(server: Server) -> None:
+def test_sigkill_during_retrain_keeps_a_complete_model_serving(server: ServerProcess) -> None:
     """Kill at several moments of a retrain: after each restart the server serves either the
     previous models (identical tags) or the complete new ones, and no job stays 'running'."""
     import random

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 schemathesis = pytest.importorskip("schemathesis", reason="pip install schemathesis")
-from fastapi.testclient import TestClient  # noqa: E402
-from hypothesis import HealthCheck, settings  # noqa: E402
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
 
-from api.app import create_app  # noqa: E402
-from nlp.config import PROJECT_ROOT, Settings  # noqa: E402
-from nlp.embed import HashEmbedder  # noqa: E402
-from nlp.workspace import Workspace  # noqa: E402
+from api.app import create_app
+from nlp.config import PROJECT_ROOT, Settings
+from nlp.embed import HashEmbedder
+from nlp.workspace import Workspace
 
 TOKEN = "fuzz-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

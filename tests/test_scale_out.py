@@ -5,48 +5,13 @@ A document uploaded through one process is found by a search on the other withou
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from servers import ServerProcess
 
 TOKEN = "scale-out-test-token-0123456789"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start(home: Path, database_url: str) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = dict(os.environ, WSIS_HOME=str(home), WSIS_DATABASE_URL=database_url,
-               WSIS_EMBEDDING_MODEL="hash:256", WSIS_API_TOKEN=TOKEN, HF_HUB_OFFLINE="1",
-               WSIS_MODELS_DIR=str(home / "models"), WSIS_DATA_DIR=str(home / "no-data"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
-         "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return proc, f"http://127.0.0.1:{port}"
-
-
-def _wait(proc: subprocess.Popen, base: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(proc.stderr.read().decode()[-3000:])
-        try:
-            if httpx.get(base + "/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise AssertionError(f"{base} did not come up in {timeout} s")
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -56,12 +21,12 @@ def test_two_processes_share_index_and_store(tmp_path: Path, request, backend: s
     else:
         url = f"sqlite:///{tmp_path / 'shared.db'}"
     home = tmp_path / "home"
-    first, a = _start(home, url)
+    first = ServerProcess(home, WSIS_DATABASE_URL=url, WSIS_API_TOKEN=TOKEN)
+    second = ServerProcess(home, WSIS_DATABASE_URL=url, WSIS_API_TOKEN=TOKEN)
     try:
-        _wait(first, a)  # the first process builds the index
-        second, b = _start(home, url)
+        a = first.start().base  # the first process builds the index
         try:
-            _wait(second, b)
+            b = second.start().base
             before = httpx.get(b + "/health").json()["index"]
             text = ("Lighthouse keepers commit to broadband beacons on every remote island "
                     "by 2031, with solar-powered relays.")
@@ -80,8 +45,6 @@ def test_two_processes_share_index_and_store(tmp_path: Path, request, backend: s
             docs = httpx.get(b + "/v1/documents").json()
             assert "Island beacons" in str(docs)
         finally:
-            second.terminate()
-            second.wait(timeout=30)
+            second.stop()
     finally:
-        first.terminate()
-        first.wait(timeout=30)
+        first.stop()

@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nlp.config import PROJECT_ROOT
 from nlp.errors import DocumentError, ManifestMismatchError
 from nlp.index import current_version
 from nlp.types import DocumentMeta
 from nlp.workspace import Workspace
-from nlp.config import PROJECT_ROOT
 
 CORPUS = PROJECT_ROOT / "corpus" / "wsis20"
 
