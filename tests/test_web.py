@@ -335,3 +335,16 @@ def test_api_docs_render_offline(page, server: str) -> None:
     assert page.locator(".swagger-ui .opblock").count() >= 14
     assert all(url.startswith((server, "data:")) for url in requests), requests
     shot(page, "api-docs")
+
+
+def test_retraining_and_feedback_export_from_the_page(page, server: str) -> None:
+    open_page(page, "documents", with_token=True)
+    page.wait_for_selector("#models-summary:has-text('Models:')")
+    page.click("#retrain-button")
+    page.wait_for_selector("#retrain-status:has-text('succeeded')", timeout=180_000)
+    assert "-fb" in page.inner_text("#models-summary")  # the retrained version is in use
+    with page.expect_download() as info:
+        page.click("#export-csv")
+    assert Path(info.value.path()).read_text(encoding="utf-8").startswith("id,created,")
+    shot(page, "models")
+    assert not expected_errors(page.problems), page.problems

@@ -163,7 +163,7 @@ function selectTab(name) {
     tab.tabIndex = on ? 0 : -1;
     document.getElementById(tab.getAttribute("aria-controls")).hidden = !on;
   }
-  if (name === "documents") loadDocuments();
+  if (name === "documents") { loadDocuments(); loadModels(); }
   history.replaceState(null, "", `#${name}`);
 }
 
@@ -693,6 +693,72 @@ async function downloadReport(doc, format) {
   }
 }
 
+// --------------------------------------------------------------------------- feedback, models
+
+async function loadModels() {
+  try {
+    const info = await api("/v1/models");
+    const versions = Object.entries(info.models).map(([scheme, m]) => `${scheme} ${m.version || "?"}`);
+    $("#models-summary").textContent = info.available
+      ? `${info.feedback_count} judgement${info.feedback_count === 1 ? "" : "s"} recorded. Models: ${versions.join(", ")}.`
+      : `${info.feedback_count} judgements recorded. Tagging is not available: ${info.reason}`;
+    const running = info.jobs.find((job) => job.status === "queued" || job.status === "running");
+    if (running) watchJob(running.id);
+    else if (info.jobs.length) showJob(info.jobs[0]);
+  } catch (error) {
+    $("#models-summary").textContent = `Cannot load the models: ${error.message}`;
+  }
+}
+
+function showJob(job) {
+  const when = (job.finished || job.started || job.created || "").replace("T", " ").slice(0, 16);
+  const text = {
+    queued: "Retraining is queued…",
+    running: `Retraining… ${job.message}`,
+    succeeded: `Last retrain (${when} UTC) succeeded: the new models are in use.`,
+    failed: `Last retrain (${when} UTC) failed: ${job.message}`,
+  }[job.status];
+  $("#retrain-status").textContent = text;
+  $("#retrain-button").disabled = job.status === "queued" || job.status === "running";
+}
+
+let jobTimer = null;
+async function watchJob(jobId) {
+  clearTimeout(jobTimer);
+  try {
+    const job = await api(`/v1/jobs/${jobId}`);
+    showJob(job);
+    if (job.status === "queued" || job.status === "running") {
+      jobTimer = setTimeout(() => watchJob(jobId), 1500);
+    } else {
+      await loadModels();
+      await loadStatus();
+    }
+  } catch (error) {
+    $("#retrain-status").textContent = `Cannot follow the retrain: ${error.message}`;
+    $("#retrain-button").disabled = false;
+  }
+}
+
+async function retrain() {
+  try {
+    const job = await api("/v1/models/retrain", { method: "POST", write: true, json: { evaluate: false } });
+    showJob(job);
+    watchJob(job.id);
+  } catch (error) {
+    toast(`Retrain not started: ${error.message}`, true);
+  }
+}
+
+async function exportFeedback(format) {
+  try {
+    const response = await api(`/v1/feedback/export?format=${format}`, { raw: true });
+    download(`wsis-feedback.${format}`, await response.blob());
+  } catch (error) {
+    toast(`Download failed: ${error.message}`, true);
+  }
+}
+
 // --------------------------------------------------------------------------- start
 
 async function start() {
@@ -701,6 +767,9 @@ async function start() {
   $("#search-form").addEventListener("submit", runSearch);
   $("#tag-form").addEventListener("submit", runTagging);
   $("#upload-form").addEventListener("submit", uploadDocument);
+  $("#retrain-button").addEventListener("click", retrain);
+  $("#export-csv").addEventListener("click", () => exportFeedback("csv"));
+  $("#export-jsonl").addEventListener("click", () => exportFeedback("jsonl"));
   const health = await loadStatus();
   if (!health) return;
   try {
