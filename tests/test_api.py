@@ -499,6 +499,25 @@ def test_upload_refuses_bad_files(fresh: TestClient, name: str, data: bytes, cod
     assert fresh.get("/v1/documents").json()["documents"] == before
 
 
+def test_upload_refuses_a_zip_bomb(tmp_path: Path, models_dir: Path) -> None:
+    import zipfile
+
+    settings = make_settings(tmp_path / "home", models_dir, corpus_dir=small_corpus(tmp_path / "c"),
+                             max_upload_mb=0.5)
+    buffer = io.BytesIO(docx_bytes(SCHOOLS))
+    with zipfile.ZipFile(buffer, "a", compression=zipfile.ZIP_DEFLATED) as archive, \
+            archive.open("word/media/padding.bin", "w") as entry:
+        for _ in range(24):  # 24 MB of zeros squeeze into ~24 kB
+            entry.write(bytes(2**20))
+    assert len(buffer.getvalue()) < 0.5 * 2**20
+    test_client, _ = open_app(settings)
+    with test_client:
+        response = upload(test_client, "bomb.docx", buffer.getvalue())
+        assert response.status_code == 422
+        assert "expands to" in response.json()["detail"]
+        assert upload(test_client, "fine.docx", docx_bytes(SCHOOLS)).status_code == 201
+
+
 def test_upload_refuses_an_encrypted_pdf(fresh: TestClient) -> None:
     response = upload(fresh, "locked.pdf", pdf_bytes(SCHOOLS, encrypt="secret"))
     assert response.status_code == 422

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import unicodedata
+import zipfile
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
@@ -54,6 +56,30 @@ def safe_filename(name: str | None) -> str:
     return base if base and base not in {".", ".."} else "upload"
 
 
+def check_archive(data: bytes, limit_bytes: int, max_entries: int = 10_000) -> None:
+    """Refuse a ZIP-based upload (docx) that would expand far beyond its own size.
+
+    The readers unpack the archive in memory, so a small "zip bomb" could exhaust it; the
+    sizes the archive declares are checked before anything is unpacked.
+
+    Raises:
+        HTTPException: 422 when the archive declares too much content or too many entries.
+    """
+    if not data.startswith(b"PK\x03\x04"):
+        return
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            entries = archive.infolist()
+    except zipfile.BadZipFile:
+        return  # not a readable archive: the reader reports it as corrupt
+    expanded = sum(entry.file_size for entry in entries)
+    if len(entries) > max_entries or expanded > limit_bytes:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"the document expands to {expanded / 2**20:.0f} MB in {len(entries)} parts, more "
+            f"than the {limit_bytes / 2**20:.0f} MB this server unpacks")
+
+
 def _too_large(limit_bytes: int) -> HTTPException:
     return HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
                          f"The upload is larger than the {limit_bytes / 2**20:g} MB limit")
@@ -96,6 +122,8 @@ async def upload(request: Request, response: Response, ctx: Context) -> dict:
     if fields["date"] and date_range(fields["date"]) is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"date {fields['date']!r} is not YYYY, YYYY-MM or YYYY-MM-DD")
+    # Word documents compress text about 5-10x; 20x the upload limit leaves room for images.
+    check_archive(data, max(10 * 2**20, 20 * limit))
     meta = DocumentMeta(title=fields["title"], organization=fields["organization"],
                         kind=fields["kind"], date=fields["date"], source=filename)
     document, created = await run_in_threadpool(ctx.workspace.ingest_bytes, data, filename, meta)
