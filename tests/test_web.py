@@ -152,6 +152,9 @@ def expected_errors(problems: list[str]) -> list[str]:
 def test_search_highlights_terms_and_finds_similar_commitments(page, server: str) -> None:
     open_page(page)
     assert "passages" in page.inner_text("#status")
+    page.click(".example:has-text('gender digital divide')")  # a suggested query runs at once
+    page.wait_for_selector("#search-summary:has-text('gender digital divide')")
+    assert page.input_value("#q") == "gender digital divide" and not page.is_visible("#examples")
     page.fill("#q", "connect every school to the internet")
     page.click("#search-button")
     page.wait_for_selector(".result")

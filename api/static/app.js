@@ -326,7 +326,7 @@ function resultCard(hit, terms, { similarButton = true } = {}) {
       h("div", {},
         h("div", { class: "result-title", text: hit.title }),
         h("div", { class: "meta", text: [hit.organization, hit.kind, hit.date].filter(Boolean).join(" · ") })),
-      h("span", { class: "score", title: "relevance score", text: `score ${hit.score.toFixed(3)}` })),
+      h("span", { class: "score", title: `score ${hit.score.toFixed(4)}`, text: `#${hit.rank}` })),
     passage, more, tagChips(hit.tags));
   if (similarButton) {
     const button = h("button", { type: "button", class: "small similar-button", text: "Similar commitments in other documents" });
@@ -346,6 +346,7 @@ function renderResults(body, query) {
   const terms = queryTerms(query);
   const list = $("#results");
   list.replaceChildren(...body.results.map((hit) => resultCard(hit, terms)));
+  $("#examples").hidden = true;
   const n = body.results.length;
   $("#search-summary").textContent = n
     ? `${n} passage${n === 1 ? "" : "s"} for “${query}”.`
@@ -765,6 +766,12 @@ async function start() {
   setupTabs();
   setupToken();
   $("#search-form").addEventListener("submit", runSearch);
+  for (const example of document.querySelectorAll(".example")) {
+    example.addEventListener("click", () => {
+      $("#q").value = example.textContent;
+      $("#search-form").requestSubmit();
+    });
+  }
   $("#tag-form").addEventListener("submit", runTagging);
   $("#upload-form").addEventListener("submit", uploadDocument);
   $("#retrain-button").addEventListener("click", retrain);
