@@ -69,10 +69,11 @@ def search(workspace: Workspace, tagging: TaggingService, query: str, k: int, mo
            filters: Any) -> tuple[VectorIndex, list[Hit]]:
     searcher = workspace.searcher()
     rows = allowed_rows(searcher, tagging, filters)
-    if rows is not None:
-        searcher = _RowSearcher(searcher.index, searcher.embedder, searcher._lexical,
-                                rows=rows)
-    hits = searcher.search(query, k=k, mode=mode)  # filters already folded into the rows
+    if rows is None:
+        return searcher.index, searcher.search(query, k=k, mode=mode)
+    restricted = _RowSearcher(searcher.index, searcher.embedder, searcher._lexical, rows=rows)
+    hits = restricted.search(query, k=k, mode=mode)  # the filters are folded into the rows
+    searcher._lexical = restricted._lexical  # keep a BM25 index this request had to build
     return searcher.index, hits
 
 
