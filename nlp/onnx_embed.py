@@ -437,7 +437,14 @@ def is_export_dir(path: Path) -> bool:
 
 
 def default_threads() -> int:
-    """CPUs this process may use, capped at 4 so one embedder never claims a big server."""
+    """``OMP_NUM_THREADS`` when set (torch obeys it too), else usable CPUs capped at 4.
+
+    On a shared 2-core machine one thread per encode was 5x faster than two at the median
+    (bench/results/encoder-1thread.md vs encoder.md): set ``OMP_NUM_THREADS=1`` for a server.
+    """
+    configured = os.environ.get("OMP_NUM_THREADS", "")
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
     try:
         available = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -450,7 +457,10 @@ class OnnxEmbedder:
 
     Args:
         path: an export directory written by :func:`export_onnx`.
-        precision: ``"fp32"`` or ``"int8"`` (the latter only if exported with ``int8=True``).
+        precision: ``"fp32"`` (default) or ``"int8"`` (only if exported with ``int8=True``).
+            int8 is for measuring, not serving: in ``bench/results/encoder.md`` it moved the
+            top-10 retrieval away from torch's (overlap well below fp32's 1.0) for a modest
+            speed-up, so :meth:`from_spec`, the path the service takes, always loads fp32.
         threads: ONNX Runtime intra-op threads; default: usable CPUs, at most 4.
 
     Raises:
@@ -505,7 +515,7 @@ class OnnxEmbedder:
         self._output = self.manifest.get("output", "last_hidden_state")
 
     @classmethod
-    def from_spec(cls, spec: str = BUNDLED_MODEL, precision: Precision = "fp32") -> OnnxEmbedder:
+    def from_spec(cls, spec: str = BUNDLED_MODEL) -> OnnxEmbedder:
         """Resolve a model spec the way :func:`nlp.embed.load_embedder` names models.
 
         * ``"all-MiniLM-L6-v2"``: the export under ``<home>/onnx/all-MiniLM-L6-v2``, exported
@@ -528,7 +538,7 @@ class OnnxEmbedder:
                     f"Embedding model {spec!r} is neither the bundled model nor a local directory"
                 )
             if (source / MANIFEST).is_file():
-                return cls(source, precision)
+                return cls(source)
             name = source.name
         target = get_settings().home / "onnx" / name
         if (target / MANIFEST).is_file():
@@ -536,8 +546,8 @@ class OnnxEmbedder:
         else:
             log.info("Exporting %s to ONNX at %s (one-off, needs torch)", name, target)
             # replace=False: two workers starting together both export; the first one wins.
-            export_onnx(source, target, name=name, int8=precision == "int8", replace=False)
-        return cls(target, precision)
+            export_onnx(source, target, name=name, replace=False)
+        return cls(target)
 
     def encode(
         self, texts: Sequence[str], batch_size: int = 32, show_progress: bool = False

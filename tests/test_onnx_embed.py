@@ -99,6 +99,15 @@ def test_publish_keeps_an_export_another_process_published_first(tmp_path: Path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
 
+def test_threads_follow_omp_num_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nlp.onnx_embed import default_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert default_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
+    assert 1 <= default_threads() <= 4
+
+
 def test_from_spec_rejects_unknown_spec() -> None:
     with pytest.raises(FileNotFoundError, match="no-such-model"):
         OnnxEmbedder.from_spec("no-such-model")
