@@ -9,7 +9,7 @@ The vectors are a Gaussian mixture projected onto the unit sphere, with clusters
 size and spread, so neighbours have structure (random uniform vectors would make every
 approximate index look either perfect or useless).
 
-    python bench/bench_index.py --pq       # 10k, 100k, 1M: ~13 min quiet, 23 min on a busy box
+    python bench/bench_index.py --pq       # 10k, 100k, 1M: 23 min on the shared 2-core box
     python bench/bench_index.py --smoke    # 5k only, < 30 s
     python bench/bench_index.py --render   # redraw the report from results/index.json
 
