@@ -381,7 +381,7 @@ async function showSimilar(card, hit, button) {
   busy(button, true, "Looking…");
   try {
     const body = await api("/v1/similar", { method: "POST", json: { passage_id: hit.passage_id, k: 5, per_document: 2 } });
-    const terms = queryTerms(hit.text).slice(0, 12);
+    const terms = [];  // a whole passage has too many words to mark usefully
     const block = h("div", { class: "similar", "aria-live": "polite" },
       h("h3", { text: body.groups.length ? "Who else committed to this?" : "No similar passages in other documents." }),
       ...body.groups.map((group) => h("div", { class: "similar-group" },
@@ -455,7 +455,8 @@ function renderTags(text, result) {
     const info = KEYS[key];
     const predicted = result[key].filter((t) => t.predicted);
     const close = result[key].filter((t) => !t.predicted).slice(0, 3);
-    const list = h("ul", { class: "suggestions" }, ...predicted.map((entry) => suggestionRow(text, entry, info, select)));
+    const list = h("ul", { class: "suggestions" }, ...predicted.map((entry) => suggestionRow(text, entry, info, select,
+      key === "action_lines" ? (result.matrix_consistency || {})[entry.label] : undefined)));
     const section = h("section", { class: `scheme ${info.cls}`, "data-key": key },
       h("h2", {}, h("span", { class: "dot", "aria-hidden": "true" }), info.name),
       predicted.length ? list : h("p", { class: "empty", text: "No suggestion above the threshold." }));
@@ -479,7 +480,8 @@ function renderTags(text, result) {
   if (first) first.click();
 }
 
-function suggestionRow(text, entry, info, select) {
+// linkedGoals: for an Action Line, the predicted SDGs the WSIS-SDG Matrix links it to.
+function suggestionRow(text, entry, info, select, linkedGoals) {
   const bar = h("span", { class: "bar", title: `score ${fmt(entry.score)}, threshold ${fmt(entry.threshold)}` },
     h("span"), h("i"));
   bar.firstChild.style.width = `${Math.round(entry.score * 100)}%`;
@@ -497,6 +499,9 @@ function suggestionRow(text, entry, info, select) {
       ...evidence.map((s) => h("li", {}, `“${s.text.length > 220 ? s.text.slice(0, 220) + "…" : s.text}” `, h("span", { class: "score", text: fmt(s.score) }))),
       (entry.keywords || []).length ? h("li", { text: `keywords: ${[...new Set(entry.keywords.map((k) => k.keyword))].join(", ")}` }) : null));
   }
+  if (linkedGoals && linkedGoals.length) {
+    row.append(h("p", { class: "matrix", text: `Consistent with the WSIS–SDG Matrix: also suggested ${linkedGoals.map((g) => `SDG ${g}`).join(", ")}.` }));
+  }
   row.addEventListener("click", (event) => { if (!event.target.closest("button")) select(entry, row); });
   row.addEventListener("keydown", (event) => { if (event.key === "Enter" && event.target === row) select(entry, row); });
   return row;
@@ -506,7 +511,7 @@ async function similarToText(text, box, button) {
   busy(button, true, "Looking…");
   try {
     const body = await api("/v1/similar", { method: "POST", json: { text, k: 5, per_document: 1 } });
-    const terms = queryTerms(text).slice(0, 12);
+    const terms = [];
     box.replaceChildren(h("div", { class: "similar" },
       h("h3", { text: body.groups.length ? "The closest passages in the documents" : "No similar passages found." }),
       ...body.groups.map((group) => h("div", { class: "similar-group" },
