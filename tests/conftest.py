@@ -27,6 +27,23 @@ def real_embedder():
     return load_embedder("all-MiniLM-L6-v2")
 
 
+@pytest.fixture(scope="session")
+def export_dir(tmp_path_factory) -> Path:
+    """The bundled model exported to ONNX once per test session (about 15-30 s)."""
+    from nlp.embed import BUNDLED_MODEL, bundled_model_path
+    from nlp.onnx_embed import export_onnx
+
+    out = tmp_path_factory.mktemp("onnx") / BUNDLED_MODEL
+    return export_onnx(bundled_model_path(), out)
+
+
+@pytest.fixture(scope="session")
+def onnx_embedder(export_dir: Path):
+    from nlp.onnx_embed import OnnxEmbedder
+
+    return OnnxEmbedder(export_dir)
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(home=tmp_path / "home", models_dir=tmp_path / "models",

@@ -34,15 +34,21 @@ class ServerProcess:
                     "WSIS_DATA_DIR": str(home / "no-data"), "HF_HUB_OFFLINE": "1", **env}
         self.proc: subprocess.Popen | None = None
         self.base = ""
+        self.log = home / "server.log"
 
     def start(self, timeout: float = 180) -> ServerProcess:
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
-             "127.0.0.1", "--port", str(port), "--workers", str(self.workers),
-             "--log-level", "warning"],
-            env={**os.environ, **self.env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.home.mkdir(parents=True, exist_ok=True)
+        # A file, not a pipe: nobody reads the server's output while it runs, and a full pipe
+        # would block it.
+        self.log = self.home / f"server-{port}.log"
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
+                 "127.0.0.1", "--port", str(port), "--workers", str(self.workers),
+                 "--log-level", "warning"],
+                env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT)
         self.wait(timeout)
         return self
 
@@ -50,7 +56,7 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(self.proc.stderr.read().decode()[-3000:])
+                raise AssertionError(self.log.read_text(errors="replace")[-3000:])
             try:
                 if httpx.get(self.base + "/health", timeout=2).status_code == 200:
                     return

@@ -99,3 +99,15 @@ def test_overlong_single_sentence_is_kept_whole() -> None:
 def test_bad_sizes() -> None:
     with pytest.raises(ValueError, match="min_words"):
         Chunker(min_words=100, max_words=50)
+
+
+def test_sentence_splitting_does_not_import_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from nlp.chunk import split_sentences; "
+            "assert split_sentences('This is one. This is two.') == [(0, 12), (13, 25)]; "
+            "print('torch' in sys.modules); import torch")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"  # and torch still imports afterwards

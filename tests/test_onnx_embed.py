@@ -116,18 +116,6 @@ def test_from_spec_rejects_unknown_spec() -> None:
 # --------------------------------------------------------------------------- real model
 
 
-@pytest.fixture(scope="module")
-def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled model exported once for this module (about 15 s)."""
-    out = tmp_path_factory.mktemp("onnx") / BUNDLED_MODEL
-    return export_onnx(bundled_model_path(), out)
-
-
-@pytest.fixture(scope="module")
-def onnx_embedder(export_dir: Path) -> OnnxEmbedder:
-    return OnnxEmbedder(export_dir)
-
-
 @pytest.mark.model
 def test_export_directory_and_manifest(export_dir: Path) -> None:
     assert sorted(p.name for p in export_dir.parent.iterdir()) == [BUNDLED_MODEL]  # no tmp left
