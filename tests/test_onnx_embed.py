@@ -20,7 +20,6 @@ from nlp.onnx_embed import (
     MANIFEST,
     OnnxEmbedder,
     check_source,
-    export_onnx,
     is_export_dir,
     pool,
     read_manifest,

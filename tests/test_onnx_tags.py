@@ -7,31 +7,32 @@ import pytest
 
 from nlp.classify import TaggerSuite
 from nlp.config import get_settings
-from nlp.taxonomy import Taxonomy
+from nlp.taxonomy import load_taxonomy
 from nlp.train import find_model
 
 pytestmark = pytest.mark.model
 SCHEMES = ("action-lines", "sdgs", "gdc")
 TEXTS = [
-    "We recognize the Giga initiative by ITU and UNICEF to connect every school to the "
-    "Internet by 2030.",
-    "Network operators should implement MANRS to improve routing security and prevent "
-    "route leaks and hijacks.",
+    ("We recognize the Giga initiative by ITU and UNICEF to connect every school to the "
+    "Internet by 2030."),
+    ("Network operators should implement MANRS to improve routing security and prevent "
+    "route leaks and hijacks."),
     "Digital public infrastructure must come with safeguards that protect human rights.",
     "Telemedicine platforms let rural clinics consult specialists in the capital.",
     "Farmers receive weather forecasts and market prices by SMS.",
-    "Closing the gender digital divide requires affordable devices and digital skills "
-    "training for women and girls.",
+    ("Closing the gender digital divide requires affordable devices and digital skills "
+    "training for women and girls."),
 ]
 
 
 def test_onnx_and_torch_give_identical_tags(real_embedder, onnx_embedder) -> None:
-    models_dir = get_settings().models_dir
+    settings = get_settings()
+    models_dir = settings.models_dir
     paths = {s: find_model(models_dir, s, real_embedder) for s in SCHEMES}
     if any(p is None for p in paths.values()):
         pytest.skip("shipped models for all-MiniLM-L6-v2 are missing (run `wsis train all`)")
     assert onnx_embedder.name == real_embedder.name
-    taxonomy = Taxonomy.load() if hasattr(Taxonomy, "load") else None
+    taxonomy = load_taxonomy(settings.taxonomy_dir, settings.data_dir)
     torch_tags = TaggerSuite.load(paths, real_embedder, taxonomy).tag(TEXTS)
     onnx_tags = TaggerSuite.load(paths, onnx_embedder, taxonomy).tag(TEXTS)
     for a, b in zip(torch_tags, onnx_tags, strict=True):
