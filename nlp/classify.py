@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 from collections.abc import Sequence
+from functools import lru_cache
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -294,36 +295,44 @@ def _fold(token: str) -> str:
     return token
 
 
+@lru_cache(maxsize=512)
+def _folded_tokens(text: str) -> tuple[tuple[str, int, int], ...]:
+    """Folded tokens with offsets; cached because every layer of every tagger matches the
+    same text."""
+    return tuple((_fold(m.group(0)), m.start(), m.end()) for m in _TOKEN.finditer(text))
+
+
 class KeywordMatcher:
     """Case-insensitive whole-word matching of many keyword phrases, by token n-gram lookup.
 
     Tokens are compared after :func:`_fold`, so simple plurals match their singular.
     """
 
-    def __init__(self, keywords: dict[str, Sequence[str]], max_words: int = 6) -> None:
+    def __init__(self, keywords: dict[str, Sequence[str]], max_words: int = 8) -> None:
         self.keywords = {label: list(words) for label, words in keywords.items()}
         self._table: dict[tuple[str, ...], list[tuple[str, str]]] = {}
-        self.max_words = 1
+        self._prefixes: set[tuple[str, ...]] = set()
         for label, words in self.keywords.items():
             for word in words:
                 key = tuple(_fold(t) for t in _TOKEN.findall(word))
                 if not key or len(key) > max_words:
                     continue
                 self._table.setdefault(key, []).append((label, word))
-                self.max_words = max(self.max_words, len(key))
+                self._prefixes.update(key[:n] for n in range(1, len(key) + 1))
 
     def find(self, text: str) -> dict[str, list[KeywordMatch]]:
         """``{label: [KeywordMatch, ...]}`` with offsets into ``text``."""
-        tokens = [(_fold(m.group(0)), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+        tokens = _folded_tokens(text)
         out: dict[str, list[KeywordMatch]] = {}
         for i in range(len(tokens)):
-            for n in range(1, self.max_words + 1):
-                if i + n > len(tokens):
+            key: tuple[str, ...] = ()
+            for j in range(i, len(tokens)):
+                key = (*key, tokens[j][0])
+                if key not in self._prefixes:
                     break
-                key = tuple(t[0] for t in tokens[i : i + n])
                 for label, word in self._table.get(key, ()):
                     out.setdefault(label, []).append(
-                        KeywordMatch(word, tokens[i][1], tokens[i + n - 1][2])
+                        KeywordMatch(word, tokens[i][1], tokens[j][2])
                     )
         return out
 

@@ -257,8 +257,11 @@ def fit_platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(model.coef_[0, 0]), float(model.intercept_[0])
 
 
-def best_f1_threshold(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Threshold on ``scores`` that maximises F1 for binary ``y``; returns ``(threshold, f1)``.
+def best_f1_threshold(
+    scores: np.ndarray, y: np.ndarray, beta: float = 1.0
+) -> tuple[float, float]:
+    """Threshold on ``scores`` that maximises F-beta (F1 by default) for binary ``y``;
+    returns ``(threshold, score)``. ``beta < 1`` favours precision.
 
     The threshold is the midpoint between the chosen score and the next lower one, so it
     separates the same examples on held-out data without sitting on a training score.
@@ -271,7 +274,8 @@ def best_f1_threshold(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     s, t = scores[order], y[order]
     tp = np.cumsum(t)
     predicted = np.arange(1, len(s) + 1)
-    f1 = 2 * tp / (predicted + positives)
+    b2 = beta * beta
+    f1 = (1 + b2) * tp / (predicted + b2 * positives)
     # only cut between distinct scores
     valid = np.r_[s[1:] < s[:-1], True]
     f1 = np.where(valid, f1, -1)
@@ -570,7 +574,12 @@ def zero_shot_calibration(
     keywords = {lab.id: list(lab.keywords) for lab in labels}
     fit = fit_layer(ids, vectors, y, protos, [e.text for e in examples],
                     ("prototype", "keyword"), keywords=keywords)
-    return ZeroShotCalibration(fit.layer.mix, fit.layer.mix_bias, fit.scheme_threshold, basis,
+    # Precision-leaning cut (F0.5): without data of the target scheme, a wrong tag costs the
+    # reviewer more than a missed suggestion, and the schemes it transfers to (GDC) have
+    # more, finer labels than the Action Lines it was fitted on.
+    threshold, _ = best_f1_threshold(fit.oof_proba.ravel(), y.ravel(), beta=0.5)
+    basis += "; threshold maximises F0.5 (precision-leaning)"
+    return ZeroShotCalibration(fit.layer.mix, fit.layer.mix_bias, threshold, basis,
                                vectors)
 
 
