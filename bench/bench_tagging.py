@@ -118,7 +118,10 @@ def main() -> None:
                    "every label with matrix arithmetic (what `wsis tag --input` does). "
                    "`tag + evidence` also pools a vector for every sentence of each passage "
                    "(from the same forward pass) to find the sentences that drove each tag."),
-              ""]
+              "",
+              ("The machine is shared (see the load figures), so runs vary by about 20%; "
+               "a ratio above 1 only means the tagging runs met less contention than the "
+               "encoder runs. Per-passage scoring arithmetic costs about 5 ms."), ""]
     (RESULTS / "tagging.md").write_text("\n".join(lines))
     print(f"wrote {RESULTS / 'tagging.md'}")
 

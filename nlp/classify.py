@@ -28,9 +28,9 @@ import os
 import re
 import shutil
 from collections.abc import Sequence
-from functools import lru_cache
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -508,9 +508,16 @@ class Tagger:
         scored = self.score_vectors(vectors, texts)
         sentence_scores: list[dict[str, tuple[list[str], np.ndarray, np.ndarray]]] = []
         if sentence_vectors is not None:
+            # every sentence of every text in one scoring call, then split per text
+            bounds = np.cumsum([0] + [len(sv) for _, sv in sentence_vectors])
+            scored_all = self.score_vectors(
+                np.vstack([sv for _, sv in sentence_vectors]),
+                [text[a:b] for text, (spans, _) in zip(texts, sentence_vectors) for a, b in spans],
+            )
             sentence_scores = [
-                self.score_vectors(sv, [text[a:b] for a, b in spans])
-                for text, (spans, sv) in zip(texts, sentence_vectors)
+                {key: (labs, sc[bounds[i] : bounds[i + 1]], pr[bounds[i] : bounds[i + 1]])
+                 for key, (labs, sc, pr) in scored_all.items()}
+                for i in range(len(texts))
             ]
         bank = self.bank.astype(np.float32) if len(self.bank) and sentence_vectors else None
         per_key = {}
@@ -865,8 +872,10 @@ def _token_pooled(
             result.append((spans, text_vectors[i : i + 1]))
             continue
         enc = tokenizer(text, return_offsets_mapping=True, truncation=True, max_length=max_length)
-        ids = out["input_ids"].tolist()
-        tokens = out["token_embeddings"].float().numpy()
+        # outputs keep the batch padding: trim to the text's own tokens
+        length = int(out["attention_mask"].sum()) if "attention_mask" in out else None
+        ids = out["input_ids"].tolist()[:length]
+        tokens = out["token_embeddings"].float().numpy()[:length]
         vectors = np.zeros((len(spans), tokens.shape[1]), np.float32)
         if enc["input_ids"] != ids:  # tokenisation differs: embed the sentences instead
             missing += [(i, k, text[a:b]) for k, (a, b) in enumerate(spans)]
