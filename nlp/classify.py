@@ -573,7 +573,8 @@ class Tagger:
         best = rows[np.argsort(-sims[rows])[:k]]
         return tuple(
             ExampleEvidence(self.bank_meta[r]["id"], label, self.bank_meta[r]["source"],
-                            self.bank_meta[r]["snippet"], float(sims[r]))
+                            self.bank_meta[r]["snippet"] or _example_snippet(self.bank_meta[r]["id"]),
+                            float(sims[r]))
             for r in best
         )
 
@@ -665,6 +666,13 @@ class Tagger:
         if embedder is not None:
             tagger.check_embedder(embedder)
         return tagger
+
+
+def _example_snippet(example_id: str) -> str:
+    """Third-party example texts are not stored in models: read them from the data directory."""
+    from nlp.train import example_snippet  # train imports this module
+
+    return example_snippet(example_id)
 
 
 def _hierarchy_max(

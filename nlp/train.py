@@ -18,6 +18,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from nlp.classify import (
     knn_vote,
     lexical_settings,
 )
+from nlp.config import Settings, get_settings
 from nlp.errors import WsisError
 from nlp.taxonomy import ACTION_LINES, GDC, SCHEMES, SDGS, Label, Taxonomy, load_taxonomy
 
@@ -594,14 +596,39 @@ def _snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
     return cut + " …"
 
 
+# Texts written for this project (or by the user) may travel with a model; third-party data
+# set texts are referenced by id and read from the data directory when evidence is shown.
+OWN_SOURCES = frozenset({"taxonomy", "feedback", "gdc-taxonomy"})
+
+
 def _bank(examples: Sequence[Example], vectors: np.ndarray, sources: set[str]) -> tuple[
     np.ndarray, list[dict[str, str]]
 ]:
     keep = [i for i, ex in enumerate(examples) if ex.source in sources and ex.positive]
     meta = [{"id": examples[i].id, "label": examples[i].label, "source": examples[i].source,
-             "snippet": _snippet(examples[i].text)} for i in keep]
+             "snippet": _snippet(examples[i].text) if examples[i].source in OWN_SOURCES else ""}
+            for i in keep]
     bank = vectors[keep] if keep else np.zeros((0, vectors.shape[1]), np.float32)
     return bank.astype(np.float16), meta
+
+
+@lru_cache(maxsize=4)
+def _example_texts(taxonomy_dir: Path, data_dir: Path | None) -> dict[str, str]:
+    if not datasets.data_available(data_dir):
+        return {}
+    taxonomy = load_taxonomy(taxonomy_dir, data_dir)
+    examples = action_line_examples(data_dir, taxonomy) + sdg_goal_examples(data_dir)
+    return {ex.id: ex.text for ex in examples}
+
+
+def example_snippet(example_id: str, settings: Settings | None = None) -> str:
+    """The text of a labelled example, shortened, looked up by id in the data directory.
+
+    Models store only ids for third-party examples; ``""`` when the data is not available.
+    """
+    settings = settings or get_settings()
+    text = _example_texts(settings.taxonomy_dir, settings.data_dir).get(example_id, "")
+    return _snippet(text) if text else ""
 
 
 def _with_feedback(examples: list[Example], feedback: Iterable[Example]) -> list[Example]:
