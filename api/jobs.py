@@ -59,7 +59,9 @@ def retrain_with_feedback(settings: Settings, embedder: Embedder, store: Store, 
             handle.write(json.dumps(example, ensure_ascii=False) + "\n")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     version = f"{train.default_version(embedder)}-fb{stamp}"
-    summary = train.run_training(settings, embedder, feedback_path=feedback_file,
+    # Retrained models go to the service's own folder; the shipped models/ stays as released.
+    target = settings.model_copy(update={"models_dir": settings.runtime_models_dir})
+    summary = train.run_training(target, embedder, feedback_path=feedback_file,
                                  version=version, with_evaluation=evaluate,
                                  report_dir=settings.home / "reports", progress=progress)
     return {**summary, "feedback_examples": len(examples), "feedback_file": str(feedback_file),

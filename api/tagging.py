@@ -191,7 +191,7 @@ class TaggingService:
         if build:
             paths = train.ensure_models(self.settings, embedder, progress=self._progress)
         else:
-            found = {scheme: train.find_model(self.settings.models_dir, scheme, embedder)
+            found = {scheme: train.find_model(self.settings.model_dirs, scheme, embedder)
                      for scheme in self.taxonomy().labels}
             missing = sorted(scheme for scheme, path in found.items() if path is None)
             if missing:
@@ -214,7 +214,7 @@ class TaggingService:
             from nlp import train
 
             embedder = self._embedder()
-            found = {scheme: train.find_model(self.settings.models_dir, scheme, embedder)
+            found = {scheme: train.find_model(self.settings.model_dirs, scheme, embedder)
                      for scheme in self.taxonomy().labels}
             found = {scheme: p.resolve() if p else None for scheme, p in found.items()}
         except Exception as exc:  # noqa: BLE001 - a failed look leaves the loaded models serving

@@ -66,6 +66,18 @@ class Settings(BaseSettings):
         return self.home / "index"
 
     @property
+    def runtime_models_dir(self) -> Path:
+        """Where the running service saves retrained models (the repository's ``models/``
+        holds the shipped ones and is never written by the server)."""
+        return self.home / "models"
+
+    @property
+    def model_dirs(self) -> list[Path]:
+        """Every folder a tagger model may be found in; the newest model wins."""
+        dirs = [self.models_dir, self.runtime_models_dir]
+        return [d for i, d in enumerate(dirs) if d not in dirs[:i]]
+
+    @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'wsis.db'}"
 

@@ -888,13 +888,15 @@ def train_scheme(
 # Service start-up
 
 
-def find_model(models_dir: Path, scheme: str, embedder: Any | None = None) -> Path | None:
-    """Newest saved model of ``scheme`` (by version name) built with ``embedder``'s model."""
-    root = Path(models_dir) / scheme
-    if not root.is_dir():
-        return None
+def find_model(models_dir: Path | Sequence[Path], scheme: str,
+               embedder: Any | None = None) -> Path | None:
+    """Newest saved model of ``scheme`` (by creation time, then version name) built with
+    ``embedder``'s model, in one models folder or several (``Settings.model_dirs``)."""
+    roots = [Path(models_dir)] if isinstance(models_dir, (str, Path)) else list(models_dir)
+    manifests = [m for root in roots if (root / scheme).is_dir()
+                 for m in (root / scheme).glob("*/manifest.json")]
     candidates = []
-    for manifest_path in root.glob("*/manifest.json"):
+    for manifest_path in manifests:
         try:
             manifest = json.loads(manifest_path.read_text())
         except (OSError, json.JSONDecodeError):
@@ -954,7 +956,7 @@ def ensure_models(
     paths: dict[str, Path] = {}
     todo: dict[str, Path] = {}
     for scheme in SCHEMES:
-        found = find_model(settings.models_dir, scheme, embedder)
+        found = find_model(settings.model_dirs, scheme, embedder)
         if found is None:
             todo[scheme] = Path(settings.models_dir) / scheme / default_version(embedder)
         elif _stale(found, scheme, taxonomy) and (scheme == GDC or data_dir is not None):

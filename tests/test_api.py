@@ -798,6 +798,10 @@ def test_retrain_uses_feedback_and_makes_new_models_live(fresh: TestClient) -> N
     after = fresh.get("/v1/models").json()
     assert after["models"]["action-lines"]["version"] != old_version
     assert after["models"]["action-lines"]["n_feedback_examples"] == 2
+    settings = fresh.app.state.ctx.settings  # the new models live in the service's home
+    version = after["models"]["action-lines"]["version"]
+    assert (settings.runtime_models_dir / "action-lines" / version / "manifest.json").is_file()
+    assert not (settings.models_dir / "action-lines" / version).exists()
     assert after["jobs"][0]["id"] == job["id"]
     assert fresh.post("/v1/tag", json={"texts": [SCHOOLS]}).status_code == 200
 
