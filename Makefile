@@ -43,9 +43,13 @@ system-deps:
 index: setup
 	$(BIN)/wsis index
 
+# Serving uses the ONNX Runtime backend (same vectors as torch, ~10x faster cold start, no
+# torch in the server process); the one-off export needs torch. WSIS_EMBEDDING_BACKEND=torch
+# make run serves with sentence-transformers instead.
 run: setup
-	$(BIN)/wsis index
-	$(BIN)/wsis serve --host $(HOST) --port $(PORT)
+	@if [ "$${WSIS_EMBEDDING_BACKEND:-onnx}" = onnx ]; then $(BIN)/wsis export-onnx; fi
+	WSIS_EMBEDDING_BACKEND=$${WSIS_EMBEDDING_BACKEND:-onnx} $(BIN)/wsis index
+	WSIS_EMBEDDING_BACKEND=$${WSIS_EMBEDDING_BACKEND:-onnx} $(BIN)/wsis serve --host $(HOST) --port $(PORT)
 
 test: setup system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
