@@ -52,6 +52,7 @@ run: setup
 	WSIS_EMBEDDING_BACKEND=$${WSIS_EMBEDDING_BACKEND:-onnx} $(BIN)/wsis serve --host $(HOST) --port $(PORT)
 
 test: setup system-deps
+	$(BIN)/ruff check nlp api tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: setup
