@@ -101,7 +101,7 @@ async def load_step(base: str, endpoint: str, concurrency: int, requests: int,
 
 def start_server(home: Path, port: int, backend: str) -> tuple[subprocess.Popen, float]:
     env = dict(os.environ, WSIS_HOME=str(home), WSIS_EMBEDDING_BACKEND=backend,
-               HF_HUB_OFFLINE="1", WSIS_API_TOKEN="bench-token")
+               HF_HUB_OFFLINE="1", WSIS_API_TOKEN="bench-token-0123456789")
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
