@@ -17,7 +17,6 @@ model, so an index built by either backend can be searched with the other.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 import logging
@@ -32,6 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from nlp.data import sha256_file
 from nlp.embed import BUNDLED_MODEL, _normalise, bundled_model_path
 from nlp.errors import ManifestMismatchError
 
@@ -49,15 +49,6 @@ Precision = Literal["fp32", "int8"]
 
 
 # --------------------------------------------------------------------------- source models
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _source_layout(model_dir: Path) -> dict[str, Any]:
