@@ -7,17 +7,13 @@ The server runs in a subprocess on a free port with a temporary WSIS_HOME, the f
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from servers import ServerProcess
 
 from nlp.config import PROJECT_ROOT
 
@@ -33,12 +29,6 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(),
                        reason="needs /usr/bin/chromium (apt-get install -y chromium)"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
@@ -62,41 +52,12 @@ def _post_json(url: str, body: dict) -> dict:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """uvicorn serving create_app() from a fresh home; yields its base URL."""
-    home = tmp_path_factory.mktemp("web-home")
-    empty_data = home / "no-data"
-    empty_data.mkdir()
-    port = _free_port()
-    env = {**os.environ, "WSIS_HOME": str(home), "WSIS_EMBEDDING_MODEL": "hash:256",
-           "WSIS_API_TOKEN": TOKEN, "WSIS_MODELS_DIR": str(home / "models"),
-           "WSIS_DATA_DIR": str(empty_data), "WSIS_CORPUS_DIR": str(PROJECT_ROOT / "corpus/wsis20")}
-    log = (home / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    process = ServerProcess(tmp_path_factory.mktemp("web-home"), WSIS_API_TOKEN=TOKEN,
+                            WSIS_CORPUS_DIR=str(PROJECT_ROOT / "corpus/wsis20"))
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited: {(home / 'server.log').read_text()[-3000:]}")
-            try:
-                if _get(f"{base}/health")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start within 180 s")
-            time.sleep(0.3)
-        yield base
+        yield process.start().base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        process.stop()
 
 
 @pytest.fixture(scope="module")
