@@ -7,27 +7,21 @@ same time (duplicate inserts, colliding temporary model folders) and one would c
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+from servers import free_port
 
 from nlp.config import PROJECT_ROOT
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_two_workers_start_together_on_an_empty_home(tmp_path: Path) -> None:
     home = tmp_path / "home"
     (tmp_path / "no-data").mkdir()
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "WSIS_HOME": str(home), "WSIS_EMBEDDING_MODEL": "hash:256",
            "WSIS_MODELS_DIR": str(home / "models"), "WSIS_DATA_DIR": str(tmp_path / "no-data"),
            "WSIS_CORPUS_DIR": str(PROJECT_ROOT / "corpus" / "wsis20"), "HF_HUB_OFFLINE": "1"}
