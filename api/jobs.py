@@ -7,6 +7,7 @@ failed at the next start (new models are written atomically, so nothing half-wri
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import threading
@@ -101,7 +102,11 @@ class Retrainer:
         Raises:
             JobConflict: one is already queued or running.
         """
-        with self._lock:
+        # The thread lock covers this process; the file lock covers the other workers that
+        # share this home, so two workers cannot both see "no active job" and start one each.
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        with self._lock, (self.settings.home / ".retrain.lock").open("a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
             current = self.active()
             if current is not None:
                 raise JobConflict(current)
