@@ -1,0 +1,40 @@
+"""Serving on the ONNX backend never loads torch: start the real server with the shipped
+models and the ONNX export, answer searches and tags, then inspect the process's mappings."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from servers import ServerProcess
+
+from nlp.config import PROJECT_ROOT
+
+pytestmark = pytest.mark.model
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/<pid>/maps")
+def test_onnx_server_answers_without_torch(tmp_path: Path, export_dir: Path) -> None:
+    server = ServerProcess(tmp_path / "home", WSIS_EMBEDDING_BACKEND="onnx",
+                           WSIS_EMBEDDING_MODEL=str(export_dir),
+                           WSIS_MODELS_DIR=str(PROJECT_ROOT / "models"),
+                           WSIS_API_TOKEN="onnx-serving-token-0123456789")
+    shipped = sorted(p.name for p in (PROJECT_ROOT / "models").glob("*/*"))
+    try:
+        server.start(timeout=300)
+        health = httpx.get(server.base + "/health").json()
+        assert health["taggers"]["available"], health
+        assert health["index"]["embedding_model"] == "all-MiniLM-L6-v2"
+        hits = httpx.post(server.base + "/v1/search", timeout=60, json={
+            "query": "connect every school to the internet", "k": 3}).json()["results"]
+        assert any("Giga" in h["text"] for h in hits)
+        tags = httpx.post(server.base + "/v1/tag", timeout=60, json={
+            "texts": ["We will connect every school to the Internet by 2030."]}).json()
+        assert "4" in [t["label"] for t in tags["results"][0]["sdgs"] if t["predicted"]]
+        maps = Path(f"/proc/{server.proc.pid}/maps").read_text()
+        assert "libtorch" not in maps
+    finally:
+        server.stop()
+    assert sorted(p.name for p in (PROJECT_ROOT / "models").glob("*/*")) == shipped
