@@ -130,6 +130,17 @@ class Store:
                                .where(documents_table.c.id == doc_id)).mappings().first()
         return _document(row) if row else None
 
+    def document_metas(self, doc_ids: Iterable[str]) -> dict[str, DocumentMeta]:
+        """Metadata of these documents in one query, without reading their text."""
+        columns = [documents_table.c[name] for name in
+                   ("id", "title", "organization", "kind", "date", "source")]
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(*columns)
+                                .where(documents_table.c.id.in_(list(doc_ids)))).mappings()
+            return {row["id"]: DocumentMeta(title=row["title"], organization=row["organization"],
+                                            kind=row["kind"], date=row["date"],
+                                            source=row["source"]) for row in rows}
+
     def list_documents(self) -> list[Document]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(documents_table)

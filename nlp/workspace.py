@@ -206,7 +206,7 @@ class Workspace:
                 index.remove_documents(extra)
             if missing:
                 passages = self.store.passages(missing)
-                metas = {d: self.store.get_document(d).meta for d in missing}
+                metas = self.store.document_metas(missing)
                 vectors = embedder.encode([p.text for p in passages],
                                           batch_size=self.settings.embedding_batch_size,
                                           show_progress=show_progress)
