@@ -61,7 +61,7 @@ def _error_status(exc: WsisError) -> int:
                       (ManifestMismatchError, 503)):
         if isinstance(exc, cls):
             return code
-    if type(exc).__name__ == "EmptyTextError":  # nlp.classify's, without importing it early
+    if type(exc).__name__ == "EmptyTextError":  # nlp.tagging's, without importing it early
         return 422
     return 500
 

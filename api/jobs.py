@@ -49,7 +49,8 @@ def retrain_with_feedback(settings: Settings, embedder: Embedder, store: Store, 
     Returns:
         ``wsis train``'s summary plus ``feedback_examples``, ``feedback_file`` and ``version``.
     """
-    from nlp import train
+    from nlp.tagging import registry
+    from nlp.training.trainers import run_training
 
     examples = fb.training_examples(fb.list_feedback(store))
     folder = settings.home / "feedback"
@@ -59,12 +60,12 @@ def retrain_with_feedback(settings: Settings, embedder: Embedder, store: Store, 
         for example in examples:
             handle.write(json.dumps(example, ensure_ascii=False) + "\n")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    version = f"{train.default_version(embedder)}-fb{stamp}"
+    version = f"{registry.default_version(embedder)}-fb{stamp}"
     # Retrained models go to the service's own folder; the shipped models/ stays as released.
     target = settings.model_copy(update={"models_dir": settings.runtime_models_dir})
-    summary = train.run_training(target, embedder, feedback_path=feedback_file,
-                                 version=version, with_evaluation=evaluate,
-                                 report_dir=settings.home / "reports", progress=progress)
+    summary = run_training(target, embedder, feedback_path=feedback_file,
+                           version=version, with_evaluation=evaluate,
+                           report_dir=settings.home / "reports", progress=progress)
     return {**summary, "feedback_examples": len(examples), "feedback_file": str(feedback_file),
             "version": version}
 

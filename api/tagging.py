@@ -1,4 +1,4 @@
-"""The API's one door to the taggers (:mod:`nlp.classify`, :mod:`nlp.train`).
+"""The API's one door to the taggers (:mod:`nlp.tagging`, :mod:`nlp.training`).
 
 :class:`TaggingService` loads the taggers once (building them on first run when the library
 can), tags free text with evidence, and keeps a table of every indexed passage's scores. That
@@ -183,15 +183,16 @@ class TaggingService:
 
     def _load_suite(self, build: bool) -> Any:
         try:
-            from nlp import train
-            from nlp.classify import TaggerSuite
+            from nlp.tagging.registry import find_model
+            from nlp.tagging.suite import TaggerSuite
+            from nlp.training.trainers import ensure_models
         except ImportError as exc:
             raise TaggersUnavailable(f"the tagging modules are missing ({exc})") from exc
         embedder = self._embedder()
         if build:
-            paths = train.ensure_models(self.settings, embedder, progress=self._progress)
+            paths = ensure_models(self.settings, embedder, progress=self._progress)
         else:
-            found = {scheme: train.find_model(self.settings.model_dirs, scheme, embedder)
+            found = {scheme: find_model(self.settings.model_dirs, scheme, embedder)
                      for scheme in self.taxonomy().labels}
             missing = sorted(scheme for scheme, path in found.items() if path is None)
             if missing:
@@ -211,10 +212,10 @@ class TaggingService:
             return
         self._checked = now
         try:
-            from nlp import train
+            from nlp.tagging.registry import find_model
 
             embedder = self._embedder()
-            found = {scheme: train.find_model(self.settings.model_dirs, scheme, embedder)
+            found = {scheme: find_model(self.settings.model_dirs, scheme, embedder)
                      for scheme in self.taxonomy().labels}
             found = {scheme: p.resolve() if p else None for scheme, p in found.items()}
         except Exception as exc:  # noqa: BLE001 - a failed look leaves the loaded models serving
@@ -231,7 +232,7 @@ class TaggingService:
         return hashlib.sha256(json.dumps(stamps, sort_keys=True).encode()).hexdigest()[:12]
 
     def suite(self) -> Any:
-        """The loaded :class:`~nlp.classify.TaggerSuite`.
+        """The loaded :class:`~nlp.tagging.suite.TaggerSuite`.
 
         Raises:
             TaggersUnavailable: nothing is loaded.

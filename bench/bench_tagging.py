@@ -70,7 +70,7 @@ def main() -> None:
 
     from nlp.config import get_settings
     from nlp.embed import load_embedder
-    from nlp.train import load_suite
+    from nlp.training.trainers import load_suite
 
     settings = get_settings()
     embedder = load_embedder(args.model, settings.embedding_backend)

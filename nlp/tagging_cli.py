@@ -1,5 +1,5 @@
-"""``wsis train``, ``wsis evaluate`` and ``wsis tag``: thin wrappers over :mod:`nlp.train`,
-:mod:`nlp.evaluate` and :mod:`nlp.classify`. Heavy imports happen inside the commands."""
+"""``wsis train``, ``wsis evaluate`` and ``wsis tag``: thin wrappers over :mod:`nlp.training`
+and :mod:`nlp.tagging`. Heavy imports happen inside the commands."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def train_command(
     """Train taggers from the data directory (+ feedback) and save them under models/."""
     from nlp.config import get_settings
     from nlp.errors import WsisError
-    from nlp.train import run_training
+    from nlp.training.trainers import run_training
 
     if feedback is not None and not feedback.exists():
         _say(f"error: feedback file {str(feedback)!r} does not exist")
@@ -97,8 +97,9 @@ def evaluate_command(
     """Cross-validate zero-shot, trained and TF-IDF taggers; write JSON, Markdown and PNG."""
     from nlp import data as datasets
     from nlp.config import get_settings
-    from nlp.evaluate import evaluate_action_lines, evaluate_sdgs, headline, write_reports
     from nlp.taxonomy import ACTION_LINES, SDGS, load_taxonomy
+    from nlp.training.evaluate import evaluate_action_lines, evaluate_sdgs
+    from nlp.training.reports import headline, write_reports
 
     settings = get_settings()
     if not datasets.data_available(settings.data_dir):
@@ -198,7 +199,7 @@ def tag_command(
         _say("error: text is empty or whitespace only")
         raise typer.Exit(2)
     from nlp.config import get_settings
-    from nlp.train import load_suite
+    from nlp.training.trainers import load_suite
 
     settings = get_settings()
     suite = load_suite(settings, _embedder(settings))

@@ -40,7 +40,9 @@ def plain_taxonomy():
 @pytest.fixture(scope="session")
 def zero_shot_paths(tmp_path_factory, hash_embedder, plain_taxonomy) -> dict[str, Path]:
     from nlp.taxonomy import SCHEMES
-    from nlp.train import EmbeddingCache, train_scheme, zero_shot_calibration
+    from nlp.training.cache import EmbeddingCache
+    from nlp.training.fit import zero_shot_calibration
+    from nlp.training.trainers import train_scheme
 
     root = tmp_path_factory.mktemp("zs-models")
     zs = zero_shot_calibration(EmbeddingCache(None, hash_embedder), plain_taxonomy, None)
@@ -53,6 +55,6 @@ def zero_shot_paths(tmp_path_factory, hash_embedder, plain_taxonomy) -> dict[str
 
 @pytest.fixture(scope="session")
 def zero_shot_suite(zero_shot_paths, hash_embedder, plain_taxonomy):
-    from nlp.classify import TaggerSuite
+    from nlp.tagging.suite import TaggerSuite
 
     return TaggerSuite.load(zero_shot_paths, hash_embedder, plain_taxonomy)

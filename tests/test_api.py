@@ -49,7 +49,7 @@ WOMEN = (
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Zero-shot taggers for the fake embedder, built once for the whole session."""
-    from nlp.train import ensure_models
+    from nlp.training.trainers import ensure_models
 
     home = tmp_path_factory.mktemp("models-home")
     settings = Settings(home=home, models_dir=home / "models", data_dir=None,
@@ -850,12 +850,12 @@ def test_unknown_jobs(client: TestClient, job_id: str, code: int) -> None:
 
 
 def test_without_taggers_tag_endpoints_answer_503(tmp_path: Path, monkeypatch) -> None:
-    import nlp.train
+    import nlp.training.trainers
 
     def no_models(*args, **kwargs):
         raise RuntimeError("model directory is read-only")
 
-    monkeypatch.setattr(nlp.train, "ensure_models", no_models)
+    monkeypatch.setattr(nlp.training.trainers, "ensure_models", no_models)
     settings = make_settings(tmp_path / "home", tmp_path / "models",
                              corpus_dir=small_corpus(tmp_path / "c"))
     test_client, _ = open_app(settings)

@@ -93,7 +93,7 @@ def test_training_examples_keep_the_latest_judgement(store: Store) -> None:
 
 
 def test_training_examples_are_readable_by_the_trainer(store: Store, tmp_path: Path) -> None:
-    from nlp.train import read_feedback
+    from nlp.labelled import read_feedback
 
     fb.add_feedback(store, text="Schools.", scheme="action-lines", label="C4", action="add")
     fb.add_feedback(store, text="Water.", scheme="sdgs", label="6", action="reject")

@@ -10,16 +10,13 @@ import numpy as np
 import pytest
 from conftest_tagging import *
 
-from nlp.classify import (
-    EmptyTextError,
-    KeywordMatcher,
-    ScoringLayer,
-    Tagger,
-    TaggerSuite,
-    tag_document,
-)
 from nlp.embed import HashEmbedder
 from nlp.errors import ManifestMismatchError, ModelNotFoundError
+from nlp.tagging.keywords import KeywordMatcher
+from nlp.tagging.scoring import ScoringLayer
+from nlp.tagging.suite import TaggerSuite, tag_document
+from nlp.tagging.taggers import Tagger
+from nlp.tagging.types import EmptyTextError
 from nlp.types import Passage
 
 TEXT = (
@@ -103,7 +100,7 @@ def test_keyword_matcher_is_whole_word_case_insensitive_and_folds_plurals():
 
 
 def test_explicit_action_line_references_are_predicted(zero_shot_suite):
-    from nlp.classify import action_line_references
+    from nlp.tagging.keywords import action_line_references
 
     text = "Under Action Line C5 and AL C7 e-health we act; see also (C2). C40 cities differ."
     assert [r[0] for r in action_line_references(text)] == ["C5", "C7.e-health", "C2"]
@@ -140,7 +137,7 @@ def test_manifest_mismatch_names_both_models(zero_shot_paths):
 
 
 def test_loading_with_the_wrong_class_or_no_model(zero_shot_paths, tmp_path):
-    from nlp.classify import SdgTagger
+    from nlp.tagging.taggers import SdgTagger
 
     with pytest.raises(ManifestMismatchError):
         SdgTagger.load(zero_shot_paths["gdc"])
@@ -204,7 +201,7 @@ def test_scoring_layer_mix_math():
 
 
 def test_knn_vote_weights_the_nearest_examples():
-    from nlp.classify import KNN_FLOOR, knn_vote
+    from nlp.tagging.scoring import KNN_FLOOR, knn_vote
 
     bank = np.eye(3, dtype=np.float32)
     labels = np.array([[1, 0], [1, 0], [0, 1]], bool)
@@ -213,7 +210,7 @@ def test_knn_vote_weights_the_nearest_examples():
 
 
 def test_target_requires_its_goal():
-    from nlp.classify import SdgTagger
+    from nlp.tagging.taggers import SdgTagger
 
     mix = {"prototype": 10.0}
     goals = ScoringLayer(["1", "2"], np.eye(2, 4, dtype=np.float32), mix, -5.0,
@@ -244,8 +241,8 @@ CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "wsis20"
 
 @pytest.fixture(scope="module")
 def shipped_suite(real_embedder):
+    from nlp.tagging.registry import find_model
     from nlp.taxonomy import load_taxonomy
-    from nlp.train import find_model
 
     models = Path(__file__).resolve().parents[1] / "models"
     paths = {s: find_model(models, s, real_embedder) for s in ("action-lines", "sdgs", "gdc")}

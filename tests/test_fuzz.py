@@ -24,7 +24,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture(scope="module")
 def fuzz_app(tmp_path_factory):
-    from nlp.train import ensure_models
+    from nlp.training.trainers import ensure_models
 
     home = tmp_path_factory.mktemp("fuzz")
     config = Settings(home=home, models_dir=home / "models", data_dir=None,

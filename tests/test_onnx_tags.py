@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nlp.classify import TaggerSuite
 from nlp.config import get_settings
+from nlp.tagging.registry import find_model
+from nlp.tagging.suite import TaggerSuite
 from nlp.taxonomy import load_taxonomy
-from nlp.train import find_model
 
 pytestmark = pytest.mark.model
 SCHEMES = ("action-lines", "sdgs", "gdc")

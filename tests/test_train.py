@@ -13,17 +13,11 @@ from conftest_tagging import data_dir, needs_data
 
 from nlp.config import Settings
 from nlp.embed import HashEmbedder
-from nlp.train import (
-    EmbeddingCache,
-    Example,
-    FeedbackError,
-    best_f1_threshold,
-    calibrate_thresholds,
-    ensure_models,
-    find_model,
-    fit_layer,
-    read_feedback,
-)
+from nlp.labelled import Example, FeedbackError, read_feedback
+from nlp.tagging.registry import find_model
+from nlp.training.cache import EmbeddingCache
+from nlp.training.fit import best_f1_threshold, calibrate_thresholds, fit_layer
+from nlp.training.trainers import ensure_models
 
 
 def test_best_threshold_maximises_f1_on_a_toy_set():
@@ -38,7 +32,7 @@ def test_best_threshold_maximises_f1_on_a_toy_set():
 
 
 def test_stacker_drops_components_that_point_the_wrong_way():
-    from nlp.train import fit_stacker
+    from nlp.training.fit import fit_stacker
 
     rng = np.random.default_rng(3)
     y = rng.random((300, 4)) < 0.25
@@ -147,9 +141,9 @@ def test_ensure_models_builds_zero_shot_once(tmp_path: Path, hash_embedder):
 
 @needs_data
 def test_trained_action_lines_with_feedback(tmp_path: Path, hash_embedder):
-    from nlp.classify import Tagger
+    from nlp.tagging.taggers import Tagger
     from nlp.taxonomy import load_taxonomy
-    from nlp.train import train_scheme
+    from nlp.training.trainers import train_scheme
 
     taxonomy = load_taxonomy(Path(__file__).parents[1] / "corpus" / "taxonomy", data_dir())
     feedback = [Example("feedback:1", "Satellite backhaul for island schools", "C2", "feedback")]
@@ -174,7 +168,7 @@ def test_ensure_models_rebuilds_gdc_when_the_taxonomy_grows(tmp_path: Path, hash
 
     import yaml
 
-    from nlp.classify import Tagger
+    from nlp.tagging.taggers import Tagger
 
     taxonomy_dir = tmp_path / "taxonomy"
     shutil.copytree(Path(__file__).parents[1] / "corpus" / "taxonomy", taxonomy_dir)

@@ -1,0 +1,197 @@
+"""Labelled example texts for the taggers, read from the data directory (and feedback files).
+
+Both training (to fit) and inference (to show the nearest examples as evidence) read them, so
+they live outside :mod:`nlp.training`. Third-party texts are never stored in models: a model
+keeps their ids and :func:`example_snippet` looks the text up here."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from nlp import data as datasets
+from nlp.config import Settings, get_settings
+from nlp.errors import WsisError
+from nlp.taxonomy import ACTION_LINES, GDC, SCHEMES, SDGS, Taxonomy, load_taxonomy
+
+SNIPPET_CHARS = 80
+
+
+class FeedbackError(WsisError):
+    """A feedback file is malformed."""
+
+
+
+@dataclass(frozen=True)
+class Example:
+    """A training text for one scheme; ``positive=False`` only comes from feedback."""
+
+    id: str
+    text: str
+    label: str
+    source: str
+    positive: bool = True
+
+
+_SCHEME_ALIASES = {
+    "action_lines": ACTION_LINES, "action-line": ACTION_LINES, "sdg": SDGS,
+    "sdg_targets": SDGS, "gdc_sections": GDC, "gdc_commitments": GDC,
+}
+
+
+def read_feedback(path: Path) -> list[tuple[str, Example]]:
+    """Read extra labelled examples from CSV or JSONL.
+
+    Columns / keys: ``text``, ``scheme`` (action-lines | sdgs | gdc), ``label``, and optional
+    ``positive`` (true/false, 1/0, yes/no; default true) and ``id``.
+
+    Returns:
+        ``[(scheme, Example), ...]``.
+
+    Raises:
+        FeedbackError: a row lacks a field or names an unknown scheme.
+    """
+    path = Path(path)
+    if path.suffix.lower() in {".jsonl", ".json"}:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip()]
+    else:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    out: list[tuple[str, Example]] = []
+    for n, row in enumerate(rows, start=1):
+        text, scheme, label = (str(row.get(k) or "").strip() for k in ("text", "scheme", "label"))
+        if not text or not label:
+            raise FeedbackError(f"{path}: row {n} needs 'text' and 'label', got {row!r}")
+        scheme = _SCHEME_ALIASES.get(scheme, scheme)
+        if scheme not in SCHEMES:
+            raise FeedbackError(f"{path}: row {n} has unknown scheme {scheme!r} ({SCHEMES})")
+        flag = str(row.get("positive", "true")).strip().lower()
+        positive = flag not in {"0", "false", "no", "n", "neg", "negative"}
+        ident = str(row.get("id") or f"feedback:{n}")
+        out.append((scheme, Example(ident, text, label, "feedback", positive)))
+    return out
+
+
+def action_line_examples(data_dir: Path, taxonomy: Taxonomy) -> list[Example]:
+    """Every Action Line example in the data dir plus the taxonomy's scope items."""
+    out: list[Example] = []
+    for item in datasets.read_wsis_prizes_2021(data_dir) + datasets.read_wsis_projects_2015(
+        data_dir
+    ):
+        out.append(Example(item.id, item.text, item.label, item.source))
+    for line in datasets.read_wsis_matrix(data_dir):
+        for k, text in enumerate(line.plan_items):
+            out.append(Example(f"wsis-sdg-matrix:plan:{line.id}:{k}", text, line.id,
+                               "wsis-sdg-matrix-plan"))
+        for k, link in enumerate(line.links):
+            if link.rationale:
+                out.append(Example(f"wsis-sdg-matrix:rationale:{line.id}:{k}", link.rationale,
+                                   line.id, "wsis-sdg-matrix-rationale"))
+    # The taxonomy's own scope items are not added: they are inside the prototypes, so their
+    # prototype scores would be inflated and bias the held-out calibration.
+    return out
+
+
+def taxonomy_examples(taxonomy: Taxonomy, scheme: str) -> list[Example]:
+    out = []
+    for label in taxonomy.labels[scheme]:
+        if scheme == ACTION_LINES and label.id == "C7":
+            continue
+        for k, text in enumerate(label.texts):
+            out.append(Example(f"taxonomy:{label.id}:{k}", text, label.id, "taxonomy"))
+    return out
+
+
+def sdg_goal_examples(data_dir: Path) -> list[Example]:
+    """SDG sentences, target and indicator texts, and Matrix rationales, labelled by goal."""
+    out = [Example(s.id, s.text, s.label, s.source) for s in datasets.read_sdg_sentences(data_dir)]
+    for target, text in datasets.read_sdg_targets(data_dir).items():
+        out.append(Example(f"sdg-target:{target}", text, target.split(".")[0], "sdg-targets"))
+    for target, texts in datasets.read_sdg_indicators(data_dir).items():
+        for k, text in enumerate(texts):
+            out.append(Example(f"sdg-indicator:{target}:{k}", text, target.split(".")[0],
+                               "sdg-indicators"))
+    for line in datasets.read_wsis_matrix(data_dir):
+        for k, link in enumerate(line.links):
+            if link.rationale:
+                out.append(Example(f"wsis-sdg-matrix:rationale:{line.id}:{k}", link.rationale,
+                                   link.goal, "wsis-sdg-matrix-rationale"))
+    return out
+
+
+def sdg_target_calibration(data_dir: Path) -> list[tuple[str, tuple[str, ...]]]:
+    """Matrix rationales with the SDG targets they name (held-out set for the target layer)."""
+    out = []
+    for line in datasets.read_wsis_matrix(data_dir):
+        for link in line.links:
+            if link.rationale and link.targets:
+                out.append((link.rationale, link.targets))
+    return out
+
+
+
+# --------------------------------------------------------------------------------------------
+# Fitting
+
+
+# Sources the prototypes were written from (taxonomy paraphrases of the Plan of Action; goal
+# prototypes contain the target texts): their prototype scores are not held-out, so they
+# train the heads but do not calibrate.
+PROTOTYPE_SOURCES = frozenset({"wsis-sdg-matrix-plan", "sdg-targets", "taxonomy"})
+
+
+def calibration_mask(examples: Sequence[Example]) -> np.ndarray:
+    return np.array([ex.source not in PROTOTYPE_SOURCES for ex in examples], dtype=bool)
+
+
+def label_matrix(labels: Sequence[str], examples: Sequence[Example]) -> np.ndarray:
+    index = {lab: j for j, lab in enumerate(labels)}
+    y = np.zeros((len(examples), len(labels)), dtype=bool)
+    for i, ex in enumerate(examples):
+        if ex.label in index and ex.positive:
+            y[i, index[ex.label]] = True
+    return y
+
+
+def _snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return cut + " …"
+
+
+# Texts written for this project (or by the user) may travel with a model; third-party data
+# set texts are referenced by id and read from the data directory when evidence is shown.
+OWN_SOURCES = frozenset({"taxonomy", "feedback", "gdc-taxonomy"})
+
+
+@lru_cache(maxsize=4)
+def _example_texts(taxonomy_dir: Path, data_dir: Path | None) -> dict[str, str]:
+    if not datasets.data_available(data_dir):
+        return {}
+    taxonomy = load_taxonomy(taxonomy_dir, data_dir)
+    examples = action_line_examples(data_dir, taxonomy) + sdg_goal_examples(data_dir)
+    return {ex.id: ex.text for ex in examples}
+
+
+def example_snippet(example_id: str, settings: Settings | None = None) -> str:
+    """The text of a labelled example, shortened, looked up by id in the data directory.
+
+    Models store only ids for third-party examples; ``""`` when the data is not available.
+    """
+    settings = settings or get_settings()
+    text = _example_texts(settings.taxonomy_dir, settings.data_dir).get(example_id, "")
+    return _snippet(text) if text else ""
+
+
+def _with_feedback(examples: list[Example], feedback: Iterable[Example]) -> list[Example]:
+    return examples + [ex for ex in feedback if ex.positive]
+
+

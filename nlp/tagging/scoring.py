@@ -1,0 +1,242 @@
+"""The numeric core shared by every scheme: components, stacker and calibrated scores.
+
+See :class:`ScoringLayer`. Pure numpy (plus a sparse TF-IDF product for the lexical head)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nlp.tagging.keywords import KeywordMatcher
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
+
+
+
+COMPONENTS = ("prototype", "keyword", "head", "knn", "lexical")
+KNN_K = 15
+KNN_TEMPERATURE = 20.0
+KNN_FLOOR = 0.01
+
+
+@dataclass
+class LexicalHead:
+    """TF-IDF (word 1-2 grams) + one-vs-rest logistic weights, stored as arrays, not pickles."""
+
+    vocabulary: list[str]
+    idf: np.ndarray  # (V,)
+    weights: np.ndarray  # (L, V)
+    bias: np.ndarray  # (L,)
+
+    def _vectorizer(self) -> Any:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        vectorizer = TfidfVectorizer(**lexical_settings(),
+                                     vocabulary={t: i for i, t in enumerate(self.vocabulary)})
+        vectorizer.idf_ = np.asarray(self.idf, dtype=np.float64)
+        return vectorizer
+
+    def transform(self, texts: Sequence[str]) -> Any:
+        if not hasattr(self, "_cached"):
+            self._cached = self._vectorizer()
+        return self._cached.transform(list(texts))
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self.transform(texts) @ self.weights.T) + self.bias
+
+
+def lexical_settings() -> dict[str, Any]:
+    """TF-IDF settings shared by training and inference (and the baseline)."""
+    return {"ngram_range": (1, 2), "sublinear_tf": True, "strip_accents": "unicode",
+            "lowercase": True, "dtype": np.float32}
+
+
+@dataclass
+class ScoringLayer:
+    """Scores one flat label set from embeddings (and, for the lexical head, the texts).
+
+    Up to four components give each label a logit; a pooled logistic "stacker" fitted on
+    out-of-fold component logits weighs them and maps the sum to a calibrated probability:
+    ``p = sigmoid(sum_k mix[k] * component_k + mix_bias)``.
+
+    * ``prototype``: cosine to the label prototype, standardised per label by the mean
+      (``proto_center``) and spread (``proto_spread``) over background texts, which stops
+      "hub" prototypes close to every text from winning;
+    * ``head``: one-vs-rest logistic regression on the embedding (``weights``, ``bias``);
+    * ``knn``: log of the similarity-weighted vote of the nearest labelled examples;
+    * ``lexical``: TF-IDF logistic head (:class:`LexicalHead`);
+    * ``keyword``: ``log(1 + distinct taxonomy keywords of the label found in the text)``.
+
+    ``thresholds`` are per-label decision thresholds on the calibrated score, chosen on
+    held-out folds; ``threshold_source`` says how.
+    """
+
+    labels: list[str]
+    prototypes: np.ndarray
+    mix: dict[str, float] = field(default_factory=lambda: {"prototype": 1.0})
+    mix_bias: float = 0.0
+    proto_center: np.ndarray | None = None
+    proto_spread: np.ndarray | None = None
+    weights: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    knn_vectors: np.ndarray | None = None
+    knn_labels: np.ndarray | None = None  # (N, L) bool
+    lexical: LexicalHead | None = None
+    thresholds: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    threshold_source: list[str] = field(default_factory=list)
+    keywords: dict[str, list[str]] | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.labels)
+        if len(self.thresholds) == 0:
+            self.thresholds = np.full(n, 0.5)
+            self.threshold_source = ["default"] * n
+        if self.proto_center is None:
+            self.proto_center = np.zeros(n, np.float32)
+        if self.proto_spread is None:
+            self.proto_spread = np.ones(n, np.float32)
+        self._knn32 = (None if self.knn_vectors is None
+                       else np.asarray(self.knn_vectors, dtype=np.float32))
+        self._matcher = KeywordMatcher(self.keywords) if self.keywords else None
+
+    def keyword_logits(self, texts: Sequence[str]) -> np.ndarray:
+        """``log(1 + number of distinct keywords of each label found in each text)``."""
+        out = np.zeros((len(texts), len(self.labels)))
+        if self._matcher is None:
+            return out
+        column = {lab: j for j, lab in enumerate(self.labels)}
+        for i, text in enumerate(texts):
+            for label, hits in self._matcher.find(text).items():
+                if label in column:
+                    out[i, column[label]] = np.log1p(len({h.keyword.lower() for h in hits}))
+        return out
+
+    # --- components -----------------------------------------------------------------------
+    def prototype_logits(self, vectors: np.ndarray) -> np.ndarray:
+        return (vectors @ self.prototypes.T - self.proto_center) / self.proto_spread
+
+    def head_logits(self, vectors: np.ndarray) -> np.ndarray:
+        assert self.weights is not None and self.bias is not None
+        return vectors @ self.weights.T + self.bias
+
+    def knn_logits(self, vectors: np.ndarray) -> np.ndarray:
+        assert self._knn32 is not None and self.knn_labels is not None
+        return knn_vote(vectors, self._knn32, self.knn_labels)
+
+    def components(self, vectors: np.ndarray, texts: Sequence[str] | None = None
+                   ) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for name in self.mix:
+            if name == "prototype":
+                out[name] = self.prototype_logits(vectors)
+            elif name == "head":
+                out[name] = self.head_logits(vectors)
+            elif name == "knn":
+                out[name] = self.knn_logits(vectors)
+            elif name == "lexical":
+                if texts is None or self.lexical is None:
+                    raise ValueError("This layer has a lexical head: pass the texts too")
+                out[name] = self.lexical.logits(texts)
+            elif name == "keyword":
+                if texts is None:
+                    raise ValueError("This layer scores keywords: pass the texts too")
+                out[name] = self.keyword_logits(texts)
+            else:
+                raise ValueError(f"Unknown scoring component {name!r}")
+        return out
+
+    def logits(self, vectors: np.ndarray, texts: Sequence[str] | None = None) -> np.ndarray:
+        z = np.full((vectors.shape[0], len(self.labels)), self.mix_bias, dtype=np.float64)
+        for name, value in self.components(vectors, texts).items():
+            z += self.mix[name] * value
+        return z
+
+    def proba(self, vectors: np.ndarray, texts: Sequence[str] | None = None) -> np.ndarray:
+        """Calibrated scores ``(n, L)`` in [0, 1]."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        return _sigmoid(self.logits(vectors, texts))
+
+    # --- persistence ----------------------------------------------------------------------
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        out = {f"{prefix}.prototypes": self.prototypes.astype(np.float32),
+               f"{prefix}.proto_center": np.asarray(self.proto_center, np.float32),
+               f"{prefix}.proto_spread": np.asarray(self.proto_spread, np.float32),
+               f"{prefix}.thresholds": np.asarray(self.thresholds, dtype=np.float64)}
+        if self.weights is not None and self.bias is not None:
+            out[f"{prefix}.weights"] = self.weights.astype(np.float32)
+            out[f"{prefix}.bias"] = self.bias.astype(np.float32)
+        if self.knn_vectors is not None and self.knn_labels is not None:
+            out[f"{prefix}.knn_vectors"] = np.asarray(self.knn_vectors, np.float16)
+            out[f"{prefix}.knn_labels"] = np.asarray(self.knn_labels, bool)
+        if self.lexical is not None:
+            out[f"{prefix}.lexical_idf"] = self.lexical.idf.astype(np.float32)
+            out[f"{prefix}.lexical_weights"] = self.lexical.weights.astype(np.float16)
+            out[f"{prefix}.lexical_bias"] = self.lexical.bias.astype(np.float32)
+        return out
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "labels": self.labels,
+            "mix": {k: float(v) for k, v in self.mix.items()},
+            "mix_bias": float(self.mix_bias),
+            "thresholds": {lab: round(float(t), 6) for lab, t in zip(self.labels, self.thresholds)},
+            "threshold_source": dict(zip(self.labels, self.threshold_source)),
+        }
+
+    def extra_files(self) -> dict[str, Any]:
+        """JSON side data: the lexical vocabulary and the keyword lists."""
+        out: dict[str, Any] = {}
+        if self.lexical:
+            out["lexical_vocabulary"] = self.lexical.vocabulary
+        if self.keywords:
+            out["keywords"] = self.keywords
+        return out
+
+    @classmethod
+    def from_saved(cls, config: dict[str, Any], arrays: Any, prefix: str,
+                   extra: dict[str, Any] | None = None) -> ScoringLayer:
+        def get(name: str, dtype: Any = np.float32) -> np.ndarray | None:
+            key = f"{prefix}.{name}"
+            return np.asarray(arrays[key], dtype=dtype) if key in arrays.files else None
+
+        lexical = None
+        if get("lexical_idf") is not None and extra and "lexical_vocabulary" in extra:
+            lexical = LexicalHead(list(extra["lexical_vocabulary"]), get("lexical_idf"),
+                                  get("lexical_weights"), get("lexical_bias"))
+        return cls(
+            labels=list(config["labels"]),
+            prototypes=get("prototypes"),
+            mix={k: float(v) for k, v in config["mix"].items()},
+            mix_bias=float(config["mix_bias"]),
+            proto_center=get("proto_center"),
+            proto_spread=get("proto_spread"),
+            weights=get("weights"),
+            bias=get("bias"),
+            knn_vectors=get("knn_vectors", np.float16),
+            knn_labels=get("knn_labels", bool),
+            lexical=lexical,
+            thresholds=get("thresholds", np.float64),
+            threshold_source=[config["threshold_source"][lab] for lab in config["labels"]],
+            keywords=(extra or {}).get("keywords"),
+        )
+
+
+def knn_vote(vectors: np.ndarray, bank: np.ndarray, bank_labels: np.ndarray,
+             k: int = KNN_K, temperature: float = KNN_TEMPERATURE) -> np.ndarray:
+    """``log(floor + vote)``: similarity-weighted share of each label among the k nearest."""
+    n_labels = bank_labels.shape[1]
+    if len(bank) == 0:
+        return np.full((len(vectors), n_labels), np.log(KNN_FLOOR))
+    k = min(k, len(bank))
+    sims = vectors @ bank.T
+    idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    near = np.take_along_axis(sims, idx, axis=1)
+    weights = np.exp(temperature * (near - 1.0))
+    weights /= weights.sum(axis=1, keepdims=True)
+    votes = np.einsum("nk,nkl->nl", weights, bank_labels[idx].astype(np.float32))
+    return np.log(KNN_FLOOR + votes)

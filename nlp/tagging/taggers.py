@@ -1,0 +1,415 @@
+"""One tagger per label scheme over shared scoring layers; saved as directories (no pickle)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from nlp.errors import ManifestMismatchError, ModelNotFoundError
+from nlp.tagging.keywords import KeywordMatcher, action_line_references
+from nlp.tagging.scoring import ScoringLayer
+from nlp.tagging.types import ExampleEvidence, KeywordMatch, LabelScore, SentenceEvidence, TextTags
+from nlp.taxonomy import ACTION_LINES, GDC, SDGS
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+WEIGHTS = "weights.npz"
+EXAMPLES = "examples.json"
+KEYWORDS = "keywords.json"
+LEXICON = "lexicon.json"
+
+
+class Tagger:
+    """Base class: scores every label of one scheme from text embeddings.
+
+    Subclasses fix the scheme, the output keys and how hierarchical labels combine.
+    """
+
+    scheme: ClassVar[str] = ""
+    keys: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        layers: dict[str, ScoringLayer],
+        embedding: dict[str, Any],
+        manifest: dict[str, Any] | None = None,
+        bank: np.ndarray | None = None,
+        bank_meta: list[dict[str, str]] | None = None,
+        keywords: dict[str, list[str]] | None = None,
+    ) -> None:
+        self.layers = layers
+        self.embedding = embedding  # {"name": ..., "dimension": ...}
+        self.manifest = manifest or {}
+        self.bank = bank if bank is not None else np.zeros((0, embedding["dimension"]), np.float16)
+        self.bank_meta = bank_meta or []
+        self.keywords = keywords or {}
+        self._matcher = KeywordMatcher(self.keywords)
+        self._bank_rows: dict[str, np.ndarray] = {}
+        labels = np.array([m["label"] for m in self.bank_meta])
+        for label in set(labels.tolist()):
+            self._bank_rows[label] = np.flatnonzero(labels == label)
+
+    # --- scoring --------------------------------------------------------------------------
+    def score_vectors(
+        self, vectors: np.ndarray, texts: Sequence[str]
+    ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
+        """``{key: (labels, scores (n, L), predicted (n, L) bool)}`` for embedded texts."""
+        raise NotImplementedError
+
+    def labels(self) -> dict[str, list[str]]:
+        """Every label id under every output key."""
+        return {key: labs for key, (labs, _, _) in self.score_vectors(
+            np.zeros((1, self.embedding["dimension"]), np.float32), ["x"]).items()}
+
+    def thresholds(self, key: str) -> dict[str, float]:
+        """Decision threshold of every label under ``key``."""
+        raise NotImplementedError
+
+    def check_embedder(self, embedder: Any) -> None:
+        """Raise :class:`ManifestMismatchError` if ``embedder`` differs from the training one."""
+        want = (self.embedding["name"], int(self.embedding["dimension"]))
+        have = (embedder.name, int(embedder.dimension))
+        if want != have:
+            raise ManifestMismatchError(
+                f"{self.scheme} tagger was trained with embedding model {want[0]!r} "
+                f"(dimension {want[1]}) but the configured embedder is {have[0]!r} "
+                f"(dimension {have[1]})"
+            )
+
+    def predict(self, texts: Sequence[str], embedder: Any) -> list[TextTags]:
+        """Scores only (one encoder call for all texts, no evidence)."""
+        self.check_embedder(embedder)
+        vectors = embedder.encode(list(texts))
+        return self.build(texts, vectors)
+
+    def build(
+        self,
+        texts: Sequence[str],
+        vectors: np.ndarray,
+        sentence_vectors: list[tuple[list[tuple[int, int]], np.ndarray]] | None = None,
+        max_sentences: int = 3,
+        max_examples: int = 3,
+    ) -> list[TextTags]:
+        """Turn embeddings into :class:`TextTags`; add evidence when sentence vectors are given."""
+        scored = self.score_vectors(vectors, texts)
+        sentence_scores: list[dict[str, tuple[list[str], np.ndarray, np.ndarray]]] = []
+        if sentence_vectors is not None:
+            # every sentence of every text in one scoring call, then split per text
+            bounds = np.cumsum([0] + [len(sv) for _, sv in sentence_vectors])
+            scored_all = self.score_vectors(
+                np.vstack([sv for _, sv in sentence_vectors]),
+                [text[a:b] for text, (spans, _) in zip(texts, sentence_vectors) for a, b in spans],
+            )
+            sentence_scores = [
+                {key: (labs, sc[bounds[i] : bounds[i + 1]], pr[bounds[i] : bounds[i + 1]])
+                 for key, (labs, sc, pr) in scored_all.items()}
+                for i in range(len(texts))
+            ]
+        bank = self.bank.astype(np.float32) if len(self.bank) and sentence_vectors else None
+        per_key = {}
+        for key, (labels, scores, predicted) in scored.items():
+            by_label = self.thresholds(key)
+            thresholds = np.array([by_label.get(lab, 0.5) for lab in labels])
+            name_rank = np.argsort(np.argsort(np.array(labels, dtype=object)))
+            # rows sorted by score descending, ties by label id
+            orders = [np.lexsort((name_rank, -scores[i])) for i in range(len(texts))]
+            per_key[key] = (labels, scores, predicted, thresholds, orders)
+        results: list[TextTags] = []
+        for i, text in enumerate(texts):
+            keyword_hits = self.keyword_evidence(text) if sentence_vectors is not None else {}
+            bank_sims = bank @ vectors[i] if bank is not None else None
+            tags: dict[str, list[LabelScore]] = {}
+            for key, (labels, scores, predicted, thresholds, orders) in per_key.items():
+                row: list[LabelScore] = []
+                for rank, j in enumerate(orders[i]):
+                    label = labels[j]
+                    sentences: tuple[SentenceEvidence, ...] = ()
+                    examples: tuple[ExampleEvidence, ...] = ()
+                    keywords: tuple[KeywordMatch, ...] = ()
+                    # evidence for predicted labels, and for the top label of every key
+                    if sentence_vectors is not None and (predicted[i, j] or rank == 0):
+                        spans, _ = sentence_vectors[i]
+                        col = sentence_scores[i][key][1][:, j]
+                        top = np.argsort(-col)[:max_sentences]
+                        sentences = tuple(
+                            SentenceEvidence(spans[k][0], spans[k][1],
+                                             text[spans[k][0] : spans[k][1]], float(col[k]))
+                            for k in top
+                        )
+                        keywords = tuple(keyword_hits.get(label, ()))
+                        examples = self._nearest_examples(label, bank_sims, max_examples)
+                    row.append(
+                        LabelScore(label, float(scores[i, j]), bool(predicted[i, j]),
+                                   float(thresholds[j]), sentences, examples, keywords)
+                    )
+                tags[key] = row
+            results.append(TextTags(text, tags))
+        return results
+
+    def keyword_evidence(self, text: str) -> dict[str, list[KeywordMatch]]:
+        """Taxonomy keywords found in ``text``, per label."""
+        return self._matcher.find(text)
+
+    def _nearest_examples(
+        self, label: str, sims: np.ndarray | None, k: int
+    ) -> tuple[ExampleEvidence, ...]:
+        rows = self._bank_rows.get(label)
+        if sims is None or rows is None or len(rows) == 0:
+            return ()
+        best = rows[np.argsort(-sims[rows])[:k]]
+        return tuple(
+            ExampleEvidence(self.bank_meta[r]["id"], label, self.bank_meta[r]["source"],
+                            self.bank_meta[r]["snippet"] or _example_snippet(self.bank_meta[r]["id"]),
+                            float(sims[r]))
+            for r in best
+        )
+
+    # --- persistence ----------------------------------------------------------------------
+    def save(self, path: Path, extra_manifest: dict[str, Any] | None = None) -> Path:
+        """Write the tagger to ``path`` atomically (temp dir, fsync, rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        arrays: dict[str, np.ndarray] = {}
+        for name, layer in self.layers.items():
+            arrays.update(layer.arrays(name))
+        arrays["bank.embeddings"] = self.bank.astype(np.float16)
+        np.savez_compressed(tmp / WEIGHTS, **arrays)
+        (tmp / EXAMPLES).write_text(json.dumps(self.bank_meta, ensure_ascii=False, indent=0))
+        (tmp / KEYWORDS).write_text(json.dumps(self.keywords, ensure_ascii=False, indent=0))
+        extra = {name: layer.extra_files() for name, layer in self.layers.items()}
+        (tmp / LEXICON).write_text(json.dumps({k: v for k, v in extra.items() if v},
+                                              ensure_ascii=False))
+        manifest = {
+            **self.manifest,
+            **(extra_manifest or {}),
+            "format_version": FORMAT_VERSION,
+            "kind": "tagger",
+            "scheme": self.scheme,
+            "tagger_class": type(self).__name__,
+            "embedding": {"name": self.embedding["name"],
+                          "dimension": int(self.embedding["dimension"])},
+            "layers": {name: layer.config() for name, layer in self.layers.items()},
+        }
+        manifest.setdefault("created", datetime.now(UTC).isoformat(timespec="seconds"))
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+        readme = manifest.get("model_card")
+        if readme:
+            (tmp / "README.md").write_text(readme)
+        for child in tmp.iterdir():
+            with open(child, "rb") as handle:
+                os.fsync(handle.fileno())
+        self.manifest = manifest
+        if path.exists():
+            old = path.with_name(path.name + ".old")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: Path, embedder: Any | None = None) -> Tagger:
+        """Load a saved tagger; with ``embedder``, check it matches the manifest.
+
+        Raises:
+            ModelNotFoundError: no manifest at ``path``.
+            ManifestMismatchError: wrong scheme or embedding model.
+        """
+        path = Path(path)
+        manifest_path = path / MANIFEST
+        if not manifest_path.exists():
+            raise ModelNotFoundError(f"No tagger manifest at {str(path)!r}")
+        manifest = json.loads(manifest_path.read_text())
+        if manifest.get("format_version") != FORMAT_VERSION or manifest.get("kind") != "tagger":
+            raise ManifestMismatchError(
+                f"{str(path)!r} holds format {manifest.get('format_version')!r} of kind "
+                f"{manifest.get('kind')!r}; this library reads tagger format {FORMAT_VERSION}"
+            )
+        target_cls = _TAGGER_CLASSES.get(manifest.get("scheme", ""))
+        if target_cls is None:
+            raise ManifestMismatchError(f"Unknown tagger scheme {manifest.get('scheme')!r}")
+        if cls is not Tagger and target_cls is not cls:
+            raise ManifestMismatchError(
+                f"{str(path)!r} holds a {manifest['scheme']!r} tagger, not {cls.scheme!r}"
+            )
+        extra = json.loads((path / LEXICON).read_text()) if (path / LEXICON).exists() else {}
+        with np.load(path / WEIGHTS, allow_pickle=False) as arrays:
+            layers = {
+                name: ScoringLayer.from_saved(config, arrays, name, extra.get(name))
+                for name, config in manifest["layers"].items()
+            }
+            bank = np.asarray(arrays["bank.embeddings"])
+        bank_meta = json.loads((path / EXAMPLES).read_text()) if (path / EXAMPLES).exists() else []
+        keywords = json.loads((path / KEYWORDS).read_text()) if (path / KEYWORDS).exists() else {}
+        tagger = target_cls(layers, manifest["embedding"], manifest, bank, bank_meta, keywords)
+        if embedder is not None:
+            tagger.check_embedder(embedder)
+        return tagger
+
+
+def _example_snippet(example_id: str) -> str:
+    """Third-party example texts are not stored in models: read them from the data directory."""
+    from nlp.labelled import example_snippet
+
+    return example_snippet(example_id)
+
+
+def _hierarchy_max(
+    parent_labels: list[str],
+    parent_scores: np.ndarray,
+    parent_pred: np.ndarray,
+    child_labels: list[str],
+    child_scores: np.ndarray,
+    child_pred: np.ndarray,
+    parent_of: dict[str, str],
+) -> tuple[np.ndarray, np.ndarray]:
+    """A parent scores at least as high as its best child and is predicted if any child is."""
+    scores, pred = parent_scores.copy(), parent_pred.copy()
+    index = {lab: j for j, lab in enumerate(parent_labels)}
+    for c, child in enumerate(child_labels):
+        p = index.get(parent_of.get(child, ""))
+        if p is None:
+            continue
+        scores[:, p] = np.maximum(scores[:, p], child_scores[:, c])
+        pred[:, p] |= child_pred[:, c]
+    return scores, pred
+
+
+
+class ActionLineTagger(Tagger):
+    """WSIS Action Lines C1-C11; C7 scores as the best of its eight sub-lines.
+
+    A text that names an Action Line by code ("Action Line C5", "(C2)") gets that label
+    predicted, with its score raised to at least halfway between its threshold and 1.
+    """
+
+    scheme = ACTION_LINES
+    keys = ("action_lines",)
+    PARENT = "C7"
+
+    def score_vectors(
+        self, vectors: np.ndarray, texts: Sequence[str]
+    ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
+        layer = self.layers["action_lines"]
+        proba = layer.proba(vectors, texts)
+        pred = proba >= layer.thresholds
+        column = {lab: j for j, lab in enumerate(layer.labels)}
+        for i, text in enumerate(texts):
+            for label, _, _ in action_line_references(text):
+                j = column.get(label)
+                if j is not None:
+                    floor = (1.0 + layer.thresholds[j]) / 2
+                    proba[i, j] = max(proba[i, j], floor)
+                    pred[i, j] = True
+        labels = list(layer.labels)
+        children = [j for j, lab in enumerate(labels) if lab.startswith(self.PARENT + ".")]
+        if children and self.PARENT not in labels:
+            labels.append(self.PARENT)
+            proba = np.hstack([proba, proba[:, children].max(axis=1, keepdims=True)])
+            pred = np.hstack([pred, pred[:, children].any(axis=1, keepdims=True)])
+        return {"action_lines": (labels, proba, pred)}
+
+    def keyword_evidence(self, text: str) -> dict[str, list[KeywordMatch]]:
+        hits = super().keyword_evidence(text)
+        for label, start, end in action_line_references(text):
+            hits.setdefault(label, []).append(KeywordMatch(text[start:end], start, end))
+        return hits
+
+    def thresholds(self, key: str) -> dict[str, float]:
+        layer = self.layers["action_lines"]
+        out = dict(zip(layer.labels, map(float, layer.thresholds)))
+        children = [out[lab] for lab in out if lab.startswith(self.PARENT + ".")]
+        if children:
+            out.setdefault(self.PARENT, float(min(children)))
+        return out
+
+
+class SdgTagger(Tagger):
+    """SDG goals ``"1"``-``"17"`` and targets ``"1.1"``-``"17.19"``.
+
+    A target is predicted only when its own score passes its threshold and its goal is
+    predicted, which keeps target tags inside the goals the text plainly serves.
+    """
+
+    scheme = SDGS
+    keys = ("sdgs", "sdg_targets")
+
+    def score_vectors(
+        self, vectors: np.ndarray, texts: Sequence[str]
+    ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
+        goals = self.layers["sdgs"]
+        g_proba = goals.proba(vectors, texts)
+        g_pred = g_proba >= goals.thresholds
+        out = {"sdgs": (list(goals.labels), g_proba, g_pred)}
+        targets = self.layers.get("sdg_targets")
+        if targets is not None and targets.labels:
+            t_proba = targets.proba(vectors, texts)
+            goal_col = {lab: j for j, lab in enumerate(goals.labels)}
+            parents = np.array([goal_col[t.split(".")[0]] for t in targets.labels])
+            t_pred = (t_proba >= targets.thresholds) & g_pred[:, parents]
+            out["sdg_targets"] = (list(targets.labels), t_proba, t_pred)
+        else:
+            empty = np.zeros((vectors.shape[0], 0))
+            out["sdg_targets"] = ([], empty, empty.astype(bool))
+        return out
+
+    def thresholds(self, key: str) -> dict[str, float]:
+        layer = self.layers.get(key)
+        if layer is None:
+            return {}
+        return dict(zip(layer.labels, map(float, layer.thresholds)))
+
+
+class GdcTagger(Tagger):
+    """Global Digital Compact objectives, sections and commitments (zero-shot).
+
+    A section scores at least as high as its best commitment and an objective at least as high
+    as its best section, so sections with no commitments yet are scored from their titles and
+    new commitments in ``gdc.yaml`` lift their section and objective once the model is rebuilt.
+    """
+
+    scheme = GDC
+    keys = ("gdc", "gdc_sections", "gdc_commitments")
+
+    def score_vectors(
+        self, vectors: np.ndarray, texts: Sequence[str]
+    ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
+        obj, sec, com = (self.layers[k] for k in self.keys)
+        parent_of: dict[str, str] = self.manifest.get("parents", {})
+        o_p, s_p, c_p = (obj.proba(vectors, texts), sec.proba(vectors, texts),
+                         com.proba(vectors, texts))
+        o_y, s_y, c_y = o_p >= obj.thresholds, s_p >= sec.thresholds, c_p >= com.thresholds
+        s_p, s_y = _hierarchy_max(sec.labels, s_p, s_y, com.labels, c_p, c_y, parent_of)
+        o_p, o_y = _hierarchy_max(obj.labels, o_p, o_y, sec.labels, s_p, s_y, parent_of)
+        return {
+            "gdc": (list(obj.labels), o_p, o_y),
+            "gdc_sections": (list(sec.labels), s_p, s_y),
+            "gdc_commitments": (list(com.labels), c_p, c_y),
+        }
+
+    def thresholds(self, key: str) -> dict[str, float]:
+        layer = self.layers[key]
+        return dict(zip(layer.labels, map(float, layer.thresholds)))
+
+
+_TAGGER_CLASSES: dict[str, type[Tagger]] = {
+    ACTION_LINES: ActionLineTagger,
+    SDGS: SdgTagger,
+    GDC: GdcTagger,
+}
+
+

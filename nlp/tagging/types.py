@@ -1,0 +1,91 @@
+"""Result types of the taggers: scores, decisions and the evidence behind them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from nlp.errors import WsisError
+
+
+class EmptyTextError(WsisError):
+    """A text to tag is empty or whitespace only."""
+
+
+
+@dataclass(frozen=True)
+class KeywordMatch:
+    keyword: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class SentenceEvidence:
+    """A sentence of the input that supports a tag; ``text[start:end] == sentence``."""
+
+    start: int
+    end: int
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class ExampleEvidence:
+    """A labelled training example close to the input (snippet only; full text in data dir)."""
+
+    id: str
+    label: str
+    source: str
+    snippet: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    """One label's score for one text, with evidence when it was requested."""
+
+    label: str
+    score: float
+    predicted: bool
+    threshold: float
+    sentences: tuple[SentenceEvidence, ...] = ()
+    examples: tuple[ExampleEvidence, ...] = ()
+    keywords: tuple[KeywordMatch, ...] = ()
+
+    def to_dict(self, evidence: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "label": self.label,
+            "score": round(float(self.score), 6),
+            "predicted": bool(self.predicted),
+        }
+        if evidence:
+            out["threshold"] = round(float(self.threshold), 6)
+            out["sentences"] = [asdict(s) for s in self.sentences]
+            out["examples"] = [asdict(e) for e in self.examples]
+            out["keywords"] = [asdict(k) for k in self.keywords]
+        return out
+
+
+@dataclass(frozen=True)
+class TextTags:
+    """Every label of every requested scheme for one text, keyed like the ``wsis tag`` contract
+    (``action_lines``, ``sdgs``, ``sdg_targets``, ``gdc``, ``gdc_sections``, ``gdc_commitments``).
+    Each list holds every label of that key, sorted by score descending."""
+
+    text: str
+    tags: dict[str, list[LabelScore]]
+    consistency: dict[str, list[str]] = field(default_factory=dict)
+
+    def predicted(self, key: str) -> list[str]:
+        return [t.label for t in self.tags.get(key, []) if t.predicted]
+
+    def to_dict(self, evidence: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            key: [t.to_dict(evidence) for t in values] for key, values in self.tags.items()
+        }
+        if self.consistency:
+            out["matrix_consistency"] = self.consistency
+        return out
+
+

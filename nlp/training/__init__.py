@@ -1,0 +1,1 @@
+"""Training and evaluation of the taggers (imports torch only inside fine-tuning)."""

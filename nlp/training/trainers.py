@@ -1,0 +1,447 @@
+"""Build taggers: prototypes from the taxonomy, supervised heads from labelled data, blend,
+calibration and per-label thresholds chosen on held-out folds.
+
+Entry points:
+
+* :func:`train_scheme` - build one scheme's tagger (from the data directory when present,
+  otherwise zero-shot from the taxonomy alone) and optionally save it.
+* :func:`ensure_models` - called at service start: returns the saved model directory of every
+  scheme, training (and saving) the missing ones first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nlp import data as datasets
+from nlp.errors import WsisError
+from nlp.labelled import (
+    OWN_SOURCES,
+    Example,
+    _snippet,
+    action_line_examples,
+    calibration_mask,
+    label_matrix,
+    read_feedback,
+    sdg_goal_examples,
+    sdg_target_calibration,
+)
+from nlp.tagging.registry import default_version, find_model
+from nlp.tagging.scoring import ScoringLayer
+from nlp.tagging.taggers import ActionLineTagger, GdcTagger, SdgTagger, Tagger
+from nlp.taxonomy import ACTION_LINES, GDC, SCHEMES, SDGS, Taxonomy, load_taxonomy
+from nlp.training.cache import EmbeddingCache
+from nlp.training.fit import (
+    LayerFit,
+    ZeroShotCalibration,
+    background_stats,
+    build_prototypes,
+    fit_layer,
+    zero_shot_calibration,
+)
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+def _bank(examples: Sequence[Example], vectors: np.ndarray, sources: set[str]) -> tuple[
+    np.ndarray, list[dict[str, str]]
+]:
+    keep = [i for i, ex in enumerate(examples) if ex.source in sources and ex.positive]
+    meta = [{"id": examples[i].id, "label": examples[i].label, "source": examples[i].source,
+             "snippet": _snippet(examples[i].text) if examples[i].source in OWN_SOURCES else ""}
+            for i in keep]
+    bank = vectors[keep] if keep else np.zeros((0, vectors.shape[1]), np.float32)
+    return bank.astype(np.float16), meta
+
+
+
+def _with_feedback(examples: list[Example], feedback: Iterable[Example]) -> list[Example]:
+    return examples + [ex for ex in feedback if ex.positive]
+
+
+@dataclass
+class TrainResult:
+    tagger: Tagger
+    path: Path | None
+    fits: dict[str, LayerFit]
+    info: dict[str, Any]
+
+
+def _manifest_base(taxonomy: Taxonomy, scheme: str, embedder: Any, data_dir: Path | None,
+                   data_files: Sequence[str], mode: str) -> dict[str, Any]:
+    import sklearn
+
+    return {
+        "taxonomy_version": taxonomy.versions[scheme],
+        "taxonomy_fingerprint": taxonomy.fingerprint(scheme),
+        "training_mode": mode,
+        "training_data": datasets.dataset_hashes(data_dir, data_files) if data_dir else {},
+        "libraries": {"numpy": np.__version__, "scikit-learn": sklearn.__version__},
+    }
+
+
+AL_FILES = ("wsis-stocktaking/wsis-prizes-2021-train.csv", "wsis-stocktaking/wsis-projects-data.csv",
+            "wsis-sdg-matrix/actions.json")
+SDG_FILES = ("qu-sdg-sentences/original_data.csv", "sdg-taxonomy/global_goals.yml",
+             "sdg-taxonomy/global_targets.yml", "sdg-taxonomy/global_indicators.yml",
+             "sdg-taxonomy/SDG_Target_Indicator_UNSD_2023.csv", "wsis-sdg-matrix/actions.json")
+
+
+def train_action_lines(
+    cache: EmbeddingCache, taxonomy: Taxonomy, data_dir: Path | None,
+    feedback: Sequence[Example] = (), zero_shot: ZeroShotCalibration | None = None,
+) -> TrainResult:
+    labels = [lab for lab in taxonomy.action_lines if lab.id != "C7"]
+    ids = [lab.id for lab in labels]
+    protos = build_prototypes(cache, taxonomy, ACTION_LINES, labels)
+    keywords = {lab.id: list(lab.keywords) for lab in taxonomy.action_lines}
+    embedding = {"name": cache.embedder.name, "dimension": cache.embedder.dimension}
+    if datasets.data_available(data_dir) and data_dir is not None:
+        examples = _with_feedback(action_line_examples(data_dir, taxonomy), feedback)
+        vectors = cache.encode([e.text for e in examples])
+        y = label_matrix(ids, examples)
+        fit = fit_layer(ids, vectors, y, protos, [e.text for e in examples],
+                        calibrate=calibration_mask(examples), keywords=keywords)
+        bank, meta = _bank(examples, vectors, {"wsis-prizes-2021", "wsis-projects-2015",
+                                                "wsis-sdg-matrix-rationale", "feedback"})
+        manifest = _manifest_base(taxonomy, ACTION_LINES, cache.embedder, data_dir, AL_FILES,
+                                  "supervised+prototypes")
+        manifest["n_training_examples"] = len(examples)
+        manifest["training_sources"] = _count_sources(examples)
+        fits = {"action_lines": fit}
+        layer = fit.layer
+    else:
+        zs = zero_shot or zero_shot_calibration(cache, taxonomy, data_dir)
+        layer = _zero_shot_layer(ids, protos, zs, keywords)
+        bank, meta = np.zeros((0, protos.shape[1]), np.float16), []
+        manifest = _manifest_base(taxonomy, ACTION_LINES, cache.embedder, None, (), "zero-shot")
+        manifest["zero_shot_calibration"] = zs.basis
+        fits = {}
+    tagger = ActionLineTagger({"action_lines": layer}, embedding, manifest, bank, meta, keywords)
+    return TrainResult(tagger, None, fits, manifest)
+
+
+def _zero_shot_layer(
+    ids: list[str], protos: np.ndarray, zs: ZeroShotCalibration,
+    keywords: dict[str, list[str]] | None = None,
+) -> ScoringLayer:
+    background = zs.background if zs.background is not None else protos
+    center, spread = background_stats(background, protos)
+    mix = dict(zs.mix)
+    if not keywords:
+        mix.pop("keyword", None)
+    return ScoringLayer(
+        labels=list(ids), prototypes=protos, mix=mix, mix_bias=zs.bias,
+        thresholds=np.full(len(ids), zs.threshold),
+        threshold_source=[f"zero-shot rule: {zs.basis}"] * len(ids),
+        proto_center=center, proto_spread=spread,
+        keywords={i: list(keywords.get(i, [])) for i in ids} if keywords else None,
+    )
+
+
+def _count_sources(examples: Sequence[Example]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for ex in examples:
+        out[ex.source] = out.get(ex.source, 0) + 1
+    return out
+
+
+def _aurora_phrases(data_dir: Path) -> dict[str, list[str]]:
+    try:
+        aurora = datasets.read_aurora_queries(data_dir)
+    except WsisError:
+        return {}
+    return {t: [p for p in a.phrases if " " in p] for t, a in aurora.items()}
+
+
+def sdg_goal_keywords(taxonomy: Taxonomy, data_dir: Path) -> dict[str, list[str]]:
+    """Keywords per SDG target (JRC + multi-word Aurora phrases) and per goal (their union)."""
+    aurora = _aurora_phrases(data_dir)
+    targets = taxonomy.sdg_targets
+    keywords = {t.id: list(dict.fromkeys([*t.keywords, *aurora.get(t.id, [])])) for t in targets}
+    for goal in taxonomy.sdg_goals:
+        keywords[goal.id] = sorted({k for t in targets if t.parent == goal.id
+                                    for k in keywords[t.id]})
+    return keywords
+
+
+def train_sdgs(
+    cache: EmbeddingCache, taxonomy: Taxonomy, data_dir: Path | None,
+    feedback: Sequence[Example] = (), zero_shot: ZeroShotCalibration | None = None,
+) -> TrainResult:
+    goals = taxonomy.sdg_goals
+    goal_ids = [g.id for g in goals]
+    goal_protos = build_prototypes(cache, taxonomy, SDGS, goals)
+    embedding = {"name": cache.embedder.name, "dimension": cache.embedder.dimension}
+    layers: dict[str, ScoringLayer] = {}
+    fits: dict[str, LayerFit] = {}
+    if datasets.data_available(data_dir) and data_dir is not None:
+        targets = taxonomy.sdg_targets
+        target_ids = [t.id for t in targets]
+        aurora = _aurora_phrases(data_dir)
+        keywords = sdg_goal_keywords(taxonomy, data_dir)
+        examples = _with_feedback(sdg_goal_examples(data_dir), feedback)
+        vectors = cache.encode([e.text for e in examples], show_progress=False)
+        y = label_matrix(goal_ids, examples)
+        fits["sdgs"] = fit_layer(goal_ids, vectors, y, goal_protos, [e.text for e in examples],
+                                 calibrate=calibration_mask(examples), keywords=keywords)
+        layers["sdgs"] = fits["sdgs"].layer
+        # Targets: zero-shot prototypes (text + indicators + JRC keywords + Aurora phrases) and
+        # keyword matches, calibrated on Matrix rationales that name targets.
+        extra = {t: [", ".join(p)] for t, p in aurora.items() if p}
+        t_protos = build_prototypes(cache, taxonomy, SDGS, targets, extra)
+        calib = sdg_target_calibration(data_dir)
+        c_vectors = cache.encode([text for text, _ in calib])
+        index = {t: j for j, t in enumerate(target_ids)}
+        cy = np.zeros((len(calib), len(target_ids)), dtype=bool)
+        for i, (_, ts) in enumerate(calib):
+            for t in ts:
+                if t in index:
+                    cy[i, index[t]] = True
+        fits["sdg_targets"] = fit_layer(
+            target_ids, c_vectors, cy, t_protos, [text for text, _ in calib],
+            ("prototype", "keyword"), background=vectors, keywords=keywords)
+        layer = fits["sdg_targets"].layer
+        layer.threshold_source = [
+            s + "; calibrated on WSIS-SDG Matrix rationales" for s in layer.threshold_source
+        ]
+        layers["sdg_targets"] = layer
+        bank, meta = _bank(examples, vectors, {"qu-sdg-sentences", "wsis-sdg-matrix-rationale",
+                                                "sdg-targets", "feedback"})
+        manifest = _manifest_base(taxonomy, SDGS, cache.embedder, data_dir, SDG_FILES,
+                                  "supervised+prototypes (goals); zero-shot calibrated (targets)")
+        manifest["n_training_examples"] = len(examples)
+        manifest["training_sources"] = _count_sources(examples)
+    else:
+        zs = zero_shot or zero_shot_calibration(cache, taxonomy, data_dir)
+        layers["sdgs"] = _zero_shot_layer(goal_ids, goal_protos, zs)
+        # No target texts: a target scores like its goal and is never marked predicted.
+        target_ids = [t.id for t in taxonomy.sdg_targets]
+        rows = [goal_ids.index(t.split(".")[0]) for t in target_ids]
+        targets = _zero_shot_layer(target_ids, goal_protos[rows], zs)
+        targets.thresholds = np.ones(len(target_ids))
+        reason = "no target texts without the data directory: never predicted"
+        targets.threshold_source = [reason] * len(target_ids)
+        layers["sdg_targets"] = targets
+        bank, meta, keywords = np.zeros((0, goal_protos.shape[1]), np.float16), [], {}
+        manifest = _manifest_base(taxonomy, SDGS, cache.embedder, None, (), "zero-shot")
+        manifest["zero_shot_calibration"] = zs.basis
+    tagger = SdgTagger(layers, embedding, manifest, bank, meta, keywords)
+    return TrainResult(tagger, None, fits, manifest)
+
+
+def train_gdc(
+    cache: EmbeddingCache, taxonomy: Taxonomy, data_dir: Path | None,
+    feedback: Sequence[Example] = (), zero_shot: ZeroShotCalibration | None = None,
+) -> TrainResult:
+    """GDC has no labelled data: prototypes from the taxonomy, calibration transferred."""
+    zs = zero_shot or zero_shot_calibration(cache, taxonomy, data_dir)
+    embedding = {"name": cache.embedder.name, "dimension": cache.embedder.dimension}
+    keywords: dict[str, list[str]] = {}
+    for lab in taxonomy.labels[GDC]:
+        keywords[lab.id] = list(lab.keywords)
+    for lab in taxonomy.level(GDC, "objective"):
+        keywords[lab.id] = sorted({k for s in taxonomy.children(GDC, lab.id) for k in s.keywords})
+    layers = {}
+    for key, level in (("gdc", "objective"), ("gdc_sections", "section"),
+                       ("gdc_commitments", "commitment")):
+        labels = taxonomy.level(GDC, level)
+        extra: dict[str, list[str]] = {}
+        for ex in feedback:
+            if ex.positive and ex.label in {lab.id for lab in labels}:
+                extra.setdefault(ex.label, []).append(ex.text)
+        protos = (build_prototypes(cache, taxonomy, GDC, labels, extra) if labels
+                  else np.zeros((0, cache.embedder.dimension), np.float32))
+        layers[key] = _zero_shot_layer([lab.id for lab in labels], protos, zs, keywords)
+    commitments = taxonomy.level(GDC, "commitment")
+    bank_vectors = cache.encode([c.texts[0] if c.texts else c.title for c in commitments])
+    meta = [{"id": f"gdc.yaml:{c.id}", "label": c.id, "source": "gdc-taxonomy",
+             "snippet": _snippet(c.texts[0] if c.texts else c.title)} for c in commitments]
+    manifest = _manifest_base(taxonomy, GDC, cache.embedder, data_dir,
+                              AL_FILES if datasets.data_available(data_dir) else (), "zero-shot")
+    manifest["zero_shot_calibration"] = zs.basis
+    manifest["parents"] = {lab.id: lab.parent for lab in taxonomy.labels[GDC] if lab.parent}
+    tagger = GdcTagger(layers, embedding, manifest, bank_vectors.astype(np.float16), meta,
+                       keywords)
+    return TrainResult(tagger, None, {}, manifest)
+
+
+TRAINERS = {ACTION_LINES: train_action_lines, SDGS: train_sdgs, GDC: train_gdc}
+
+
+def train_scheme(
+    scheme: str,
+    embedder: Any,
+    taxonomy: Taxonomy,
+    data_dir: Path | None,
+    cache_dir: Path | None = None,
+    feedback: Sequence[Example] = (),
+    out_dir: Path | None = None,
+    metrics: dict[str, Any] | None = None,
+    zero_shot: ZeroShotCalibration | None = None,
+) -> TrainResult:
+    """Train one scheme's tagger; save it to ``out_dir`` when given.
+
+    Args:
+        scheme: ``"action-lines"``, ``"sdgs"`` or ``"gdc"``.
+        embedder: the embedding model (its name and dimension go into the manifest).
+        taxonomy: loaded with :func:`nlp.taxonomy.load_taxonomy`.
+        data_dir: third-party data; ``None`` or missing files -> zero-shot from the taxonomy.
+        cache_dir: where training-text embeddings are cached (``None``: no cache).
+        feedback: extra labelled examples for this scheme.
+        out_dir: model directory ``models/<scheme>/<version>`` to write.
+        metrics: cross-validated figures to record in the manifest and model card.
+    """
+    if scheme not in TRAINERS:
+        raise ValueError(f"Scheme {scheme!r} is not one of {SCHEMES}")
+    cache = EmbeddingCache(cache_dir, embedder)
+    result = TRAINERS[scheme](cache, taxonomy, data_dir, feedback, zero_shot)
+    if metrics:
+        result.tagger.manifest["metrics"] = metrics
+    result.tagger.manifest["n_feedback_examples"] = len(feedback)
+    if out_dir is not None:
+        from nlp.training.reports import model_card
+
+        result.tagger.manifest["version"] = Path(out_dir).name
+        result.tagger.manifest["model_card"] = model_card(result.tagger, taxonomy)
+        result.path = result.tagger.save(out_dir)
+    return result
+
+
+
+def _stale(path: Path, scheme: str, taxonomy: Taxonomy) -> bool:
+    """True when a saved model's taxonomy fingerprint differs from the current files.
+
+    SDG label texts come from the data directory, not the repository, so only the Action Line
+    and GDC taxonomies are compared.
+    """
+    if scheme == SDGS:
+        return False
+    try:
+        manifest = json.loads((Path(path) / "manifest.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return True
+    return manifest.get("taxonomy_fingerprint") != taxonomy.fingerprint(scheme)
+
+
+def ensure_models(
+    settings: Any, embedder: Any, progress: Progress | None = None
+) -> dict[str, Path]:
+    """Model directory of every scheme, training the missing or outdated ones first.
+
+    Uses the data directory when it holds the training data, otherwise builds zero-shot models
+    from the taxonomy alone (and says so through ``progress`` and the log). A GDC or Action
+    Line model built from an older taxonomy file is rebuilt (GDC always, being zero-shot;
+    Action Lines only when the training data is available), so new GDC commitments appear
+    as labels without a manual retrain.
+
+    Returns:
+        ``{"action-lines": Path, "sdgs": Path, "gdc": Path}``.
+    """
+    say = progress or log.info
+    data_dir = settings.data_dir if datasets.data_available(settings.data_dir) else None
+    taxonomy = load_taxonomy(settings.taxonomy_dir, data_dir)
+    paths: dict[str, Path] = {}
+    todo: dict[str, Path] = {}
+    for scheme in SCHEMES:
+        found = find_model(settings.model_dirs, scheme, embedder)
+        if found is None:
+            todo[scheme] = Path(settings.models_dir) / scheme / default_version(embedder)
+        elif _stale(found, scheme, taxonomy) and (scheme == GDC or data_dir is not None):
+            say(f"{scheme} taxonomy changed since {found} was built: rebuilding it")
+            todo[scheme] = found
+        else:
+            if _stale(found, scheme, taxonomy):
+                say(f"{scheme} taxonomy changed since {found} was built, but there is no "
+                    "training data to rebuild it; run `wsis train` with WSIS_DATA_DIR set")
+            paths[scheme] = found
+    if not todo:
+        return paths
+    if data_dir is None and set(todo) - {GDC}:
+        say("Tagger models missing and no training data found: building zero-shot models from "
+            "the taxonomy alone (set WSIS_DATA_DIR and run `wsis train all` for trained ones).")
+    elif data_dir is not None:
+        say(f"Building tagger models for {', '.join(todo)} from {data_dir} ...")
+    cache_dir = Path(settings.home) / "cache" / "embeddings"
+    zs = zero_shot_calibration(EmbeddingCache(cache_dir, embedder), taxonomy, data_dir)
+    for scheme, out in todo.items():
+        result = train_scheme(scheme, embedder, taxonomy, data_dir, cache_dir, out_dir=out,
+                              zero_shot=zs)
+        assert result.path is not None
+        paths[scheme] = result.path
+        say(f"Built {scheme} tagger at {result.path}")
+    return {scheme: paths[scheme] for scheme in SCHEMES}
+
+
+def load_suite(settings: Any, embedder: Any) -> Any:
+    """Ensure the models exist and load them as one :class:`nlp.tagging.suite.TaggerSuite`."""
+    from nlp.tagging.suite import TaggerSuite
+
+    paths = ensure_models(settings, embedder)
+    data_dir = settings.data_dir if datasets.data_available(settings.data_dir) else None
+    taxonomy = load_taxonomy(settings.taxonomy_dir, data_dir)
+    return TaggerSuite.load(paths, embedder, taxonomy)
+
+
+def run_training(
+    settings: Any,
+    embedder: Any,
+    schemes: Sequence[str] = SCHEMES,
+    feedback_path: Path | None = None,
+    version: str | None = None,
+    with_evaluation: bool = True,
+    n_folds: int = 5,
+    report_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """What ``wsis train`` does: (evaluate,) train and save each scheme; return a summary.
+
+    Returns:
+        ``{"models": {scheme: path}, "metrics": {scheme: headline figures}, "reports": {...},
+        "mode": "data" | "zero-shot"}``.
+    """
+    from nlp.training.evaluate import evaluate_action_lines, evaluate_sdgs
+    from nlp.training.reports import headline, write_reports
+
+    say = progress or log.info
+    data_dir = settings.data_dir if datasets.data_available(settings.data_dir) else None
+    taxonomy = load_taxonomy(settings.taxonomy_dir, data_dir)
+    cache_dir = Path(settings.home) / "cache" / "embeddings"
+    feedback: dict[str, list[Example]] = {s: [] for s in SCHEMES}
+    if feedback_path is not None:
+        for scheme, example in read_feedback(feedback_path):
+            feedback[scheme].append(example)
+        say(f"Feedback: {sum(len(v) for v in feedback.values())} examples from {feedback_path}")
+    if data_dir is None:
+        say("No training data in the data directory: building zero-shot models from the taxonomy.")
+    zs = zero_shot_calibration(EmbeddingCache(cache_dir, embedder), taxonomy, data_dir)
+    evaluators = {ACTION_LINES: evaluate_action_lines, SDGS: evaluate_sdgs}
+    results: dict[str, dict[str, Any]] = {}
+    summary: dict[str, Any] = {"models": {}, "metrics": {}, "reports": {},
+                               "mode": "data" if data_dir else "zero-shot"}
+    for scheme in schemes:
+        metrics = None
+        if with_evaluation and data_dir is not None and scheme in evaluators:
+            say(f"[{scheme}] cross-validating ({n_folds} folds) ...")
+            metrics = evaluators[scheme](embedder, taxonomy, data_dir, cache_dir, n_folds,
+                                         progress=say)
+            results[scheme] = metrics
+            summary["metrics"][scheme] = headline(metrics)
+        say(f"[{scheme}] training ...")
+        out = Path(settings.models_dir) / scheme / (version or default_version(embedder))
+        result = train_scheme(scheme, embedder, taxonomy, data_dir, cache_dir, feedback[scheme],
+                              out_dir=out, metrics=metrics, zero_shot=zs)
+        summary["models"][scheme] = str(result.path)
+        say(f"[{scheme}] saved {result.path}")
+    if results and report_dir is not None:
+        summary["reports"] = {k: str(v) for k, v in write_reports(results, report_dir).items()}
+    return summary

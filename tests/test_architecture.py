@@ -1,0 +1,59 @@
+"""The import rules of ARCHITECTURE.md, checked on the source (static: nothing is imported)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module named by an import statement in ``path`` (lazy imports included)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _violations(folder: str, forbidden: tuple[str, ...]) -> list[str]:
+    out = []
+    for path in sorted((ROOT / folder).rglob("*.py")):
+        for name in _imports(path):
+            if any(name == f or name.startswith(f + ".") for f in forbidden):
+                out.append(f"{path.relative_to(ROOT)} imports {name}")
+    return out
+
+
+def test_import_scanner_sees_lazy_imports(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text("def f():\n    from nlp.training import fit\n    import torch.nn\n")
+    assert {"nlp.training", "nlp.training.fit", "torch.nn"} <= _imports(probe)
+
+
+def test_library_never_imports_fastapi() -> None:
+    assert _violations("nlp", ("fastapi", "starlette", "api")) == []
+
+
+def test_inference_never_imports_training() -> None:
+    assert _violations("nlp/tagging", ("nlp.training",)) == []
+
+
+@pytest.mark.parametrize("module", ["nlp.tagging.suite", "nlp.tagging.taggers"])
+def test_inference_modules_load_without_training(module: str) -> None:
+    import subprocess
+    import sys
+
+    code = (f"import sys, {module}; "
+            "bad = [m for m in sys.modules if m.startswith('nlp.training') or m == 'torch'];"
+            "print(bad); sys.exit(1 if bad else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
