@@ -3,8 +3,11 @@
 The files are never copied into the repository. They live in ``Settings.data_dir`` (env
 ``WSIS_DATA_DIR``); :func:`fetch` downloads them from the public GitHub repositories at the
 commits recorded in each folder's ``SOURCE.md`` and refuses any file whose SHA-256 differs from
-the registry. Readers return plain typed values (dicts, lists, frozen dataclasses), never
-DataFrames, so the taxonomy and the trainers do not depend on pandas.
+the registry. Some shared files are *derived*: filtered or extracted from upstream files with
+steps a download cannot repeat (see :class:`Derivation`); :func:`fetch` never downloads those but
+reports them as ``"manual"`` and :func:`manual_instructions` says which file goes where and why.
+Readers return plain typed values (dicts, lists, frozen dataclasses), never DataFrames, so the
+taxonomy and the trainers do not depend on pandas.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -28,8 +32,24 @@ from typing import BinaryIO
 
 from nlp.errors import DataChecksumError, DataMissingError
 
+log = logging.getLogger(__name__)
+
 # --------------------------------------------------------------------------------------------
 # Registry
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """How a derived file was made from upstream files that a plain download cannot reproduce.
+
+    ``sources`` are the upstream files (pinned URLs or ``repo@commit:path``), ``filtering`` the
+    steps applied (as in the folder's ``SOURCE.md``) and ``why_manual`` why :func:`fetch` cannot
+    rebuild the file byte for byte, so that it has to be copied in by hand.
+    """
+
+    sources: tuple[str, ...]
+    filtering: str
+    why_manual: str
 
 
 @dataclass(frozen=True)
@@ -43,9 +63,14 @@ class DataFile:
     upstream_path: str
     sha256: str | None  # None: the local copy is derived (sampled), so no upstream hash applies
     license: str
+    # Set for a file that is not an upstream file verbatim: fetch() reports it as "manual".
+    derived_from: Derivation | None = None
 
     @property
-    def url(self) -> str:
+    def url(self) -> str | None:
+        """Raw download URL at the pinned commit; None for a derived file (nothing to download)."""
+        if self.derived_from is not None:
+            return None
         quoted = urllib.parse.quote(self.upstream_path)
         return f"https://raw.githubusercontent.com/{self.repo}/{self.commit}/{quoted}"
 
@@ -73,6 +98,10 @@ _AURORA_SHA = {
 _OPEN_SDG = ("open-sdg/sdg-translations", "0cda585851a5c6f04040a9a2755fbb4496c4eead")
 _DO_ME = ("do-me/SDG", "2a3803236e62c42dbf053ab0cbbccd451f3e245c")
 _MATRIX = ("uwidcit/WSIS-SDG-Matrix", "4c488d2bc9321eac28bcede05d3867a92c2ef04a")
+_TRAIL22 = ("DelinteNicolas/TRAIL22-SDG", "21321389ba20865fa11ab0832a3a5f547912828c")
+_DPG_CANDIDATES = ("DPGAlliance/publicgoods-candidates", "a1d99f08b175143bb562f7377beefb1de41a6186")
+# SOURCE.md pins the PDF by git blob; cc2bd86c is the commit that added it (gdc.yaml, source S1).
+_MANDATE_PIPELINE = ("wannli/mandate-pipeline", "cc2bd86c")
 
 REGISTRY: tuple[DataFile, ...] = (
     DataFile(
@@ -158,6 +187,88 @@ REGISTRY: tuple[DataFile, ...] = (
         "scrapper/wsis-projects-data.csv",
         "a448c369edaef7dd8bf63466a9100a18dea3015bdf42fb3982e0d97adcfbd9de", "MIT",
     ),
+    # The next four are filtered or extracted copies (see each folder's SOURCE.md). Their hashes
+    # pin the shared copies; fetch() cannot rebuild them and reports them as "manual".
+    DataFile(
+        "sdg-sentences-trail22", "sdg-sentences-trail22/sentences.csv", *_TRAIL22, "data/",
+        "1273797a25c32837179c5026b05eeb7df29a72f9ad14810e8592ebdb8fa5cb6c", "CC-BY-4.0",
+        derived_from=Derivation(
+            sources=tuple(
+                f"https://raw.githubusercontent.com/{_TRAIL22[0]}/{_TRAIL22[1]}/data/{name}"
+                for name in ("Train_data.csv", "Test_data.csv", "Final_Additional_Data.csv")
+            ),
+            filtering=(
+                "the three tab-separated files joined (7,367 rows; columns split, origin, header, "
+                "text, sdg), then removed: 742 rows repeating qu-sdg-sentences, 467 rows that are "
+                "SDG target texts, 1,445 internal duplicates and 59 rows sharing a run of eight "
+                "words with texts kept aside for independent evaluation (lower-cased text, "
+                "punctuation folded); 4,654 rows remain"
+            ),
+            why_manual=(
+                "the last filter needs the held-out evaluation texts, which are not published; "
+                "the unfiltered upstream rows would leak into that evaluation"
+            ),
+        ),
+    ),
+    DataFile(
+        "digital-public-goods", "digital-public-goods/descriptions.csv", *_DPG_CANDIDATES, "",
+        "36bf3291aad992959666cbb9696801f88794849d56fbd8f3fc9202298a373591", "Unlicense",
+        derived_from=Derivation(
+            sources=(
+                (f"{_DPG_CANDIDATES[0]}@{_DPG_CANDIDATES[1]}: one JSON file per nominee "
+                 "(current and archive)"),
+                "DPGAlliance/publicgoods-api@454a4e9: registration status",
+            ),
+            filtering=(
+                "one row per nominee (739): name, is_registered_dpg, description, sdgs "
+                "(semicolon-separated), stage, type, sectors, joined from the per-nominee JSON "
+                "files and the API's registration status"
+            ),
+            why_manual=(
+                "it is built from hundreds of per-nominee files in two repositories, not one "
+                "file a download can fetch"
+            ),
+        ),
+    ),
+    DataFile(
+        "digital-public-goods", "digital-public-goods/sdg-evidence.csv", *_DPG_CANDIDATES, "",
+        "c8c1e148fdb0a0104ccea6c7765e6bf190c2194e4a55c590a0f9620725ffed7b", "Unlicense",
+        derived_from=Derivation(
+            sources=(
+                (f"{_DPG_CANDIDATES[0]}@{_DPG_CANDIDATES[1]}: the per-SDG evidence texts of "
+                 "each nominee's JSON file"),
+            ),
+            filtering=(
+                "one row per nominee and declared goal (name, sdg, evidence_text); one evidence "
+                "text sharing a run of eight words with texts kept aside for independent "
+                "evaluation removed; 631 rows remain"
+            ),
+            why_manual=(
+                "it is built from per-nominee files, and the filter needs the held-out "
+                "evaluation texts, which are not published"
+            ),
+        ),
+    ),
+    DataFile(
+        "gdc-text", "gdc-text/gdc-paragraphs.jsonl", *_MANDATE_PIPELINE, "data/pdfs/A_RES_79_1.pdf",
+        "65ef8653de080ff9f2f6876204b763085fd6d8b2391dafebd4a3e8994048d659",
+        "UN official document (cite A/RES/79/1, Annex I)",
+        derived_from=Derivation(
+            sources=(
+                (f"{_MANDATE_PIPELINE[0]}@{_MANDATE_PIPELINE[1]}:data/pdfs/A_RES_79_1.pdf "
+                 "(git blob b382e5b7eaebf5a863b3def67c4a6bbbb5da4ee7; official PDF of A/RES/79/1)"),
+            ),
+            filtering=(
+                "Annex I (pages 37-52) extracted with pypdf, split into one record per paragraph "
+                "or lettered item (163), footnote markers removed, whitespace normalised, each "
+                "record mapped to its corpus/taxonomy/gdc.yaml id and its '(SDG n)' tags parsed"
+            ),
+            why_manual=(
+                "the records come from a PDF extraction checked by hand against the adopted "
+                "text and from the taxonomy's ids, not from a file that can be downloaded"
+            ),
+        ),
+    ),
 )
 
 # Hash of the derived 180-row sample in the shared data directory (used to record provenance).
@@ -190,6 +301,9 @@ def fetch(
 
     Each file is written to a temporary file in the target folder, fsynced, checked, then
     renamed into place, so an interrupted or corrupted download never replaces a good file.
+    A derived file (``derived_from`` set) is never downloaded: a valid copy is ``"present"``,
+    a missing or differing one is ``"manual"`` (left untouched, a warning logged) and
+    :func:`manual_instructions` says what to copy where; the other files are fetched as usual.
 
     Args:
         dest_dir: the data directory to fill (created if needed).
@@ -199,7 +313,7 @@ def fetch(
         overwrite: re-download files that are already present and valid.
 
     Returns:
-        ``{relative path: "downloaded" | "present" | "downloaded-unverified"}``.
+        ``{relative path: "downloaded" | "present" | "downloaded-unverified" | "manual"}``.
 
     Raises:
         DataChecksumError: a downloaded file's hash differs from the registry (file removed).
@@ -208,16 +322,21 @@ def fetch(
     report: dict[str, str] = {}
     for item in files:
         target = Path(dest_dir) / item.path
-        if target.exists() and not overwrite and (
-            item.sha256 is None or sha256_file(target) == item.sha256
-        ):
+        if item.derived_from is not None:
+            report[item.path] = "present" if _valid(target, item) else "manual"
+            if report[item.path] == "manual":
+                log.warning("%s", _manual_note(item, Path(dest_dir)))
+            continue
+        if target.exists() and not overwrite and _valid(target, item):
             report[item.path] = "present"
             continue
+        url = item.url
+        assert url is not None  # only derived files have no URL
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=".fetch-", dir=target.parent)
         tmp = Path(tmp_name)
         try:
-            with os.fdopen(fd, "wb") as out, open_url(item.url) as src:
+            with os.fdopen(fd, "wb") as out, open_url(url) as src:
                 shutil.copyfileobj(src, out)
                 out.flush()
                 os.fsync(out.fileno())
@@ -229,6 +348,35 @@ def fetch(
             tmp.unlink(missing_ok=True)
         report[item.path] = "downloaded" if item.sha256 else "downloaded-unverified"
     return report
+
+
+def _valid(path: Path, item: DataFile) -> bool:
+    return path.exists() and (item.sha256 is None or sha256_file(path) == item.sha256)
+
+
+def _manual_note(item: DataFile, dest_dir: Path) -> str:
+    derivation = item.derived_from
+    assert derivation is not None
+    target = dest_dir / item.path
+    state = "differs from the registry" if target.exists() else "is missing"
+    return (
+        f"{str(target)!r} {state}. Copy the derived file {item.path!r} "
+        f"(sha256 {item.sha256}) from the project's shared data directory (default "
+        f"../shared/data beside the checkout) to {str(target)!r}. It cannot "
+        f"be fetched verbatim because {derivation.why_manual}. It was made from "
+        f"{'; '.join(derivation.sources)} as follows: {derivation.filtering}."
+    )
+
+
+def manual_instructions(dest_dir: Path, files: Iterable[DataFile] = REGISTRY) -> dict[str, str]:
+    """What to copy by hand: ``{relative path: instruction}`` for each derived file that is
+    missing from ``dest_dir`` or differs from its registry hash (empty when all are in place).
+    """
+    return {
+        item.path: _manual_note(item, Path(dest_dir))
+        for item in files
+        if item.derived_from is not None and not _valid(Path(dest_dir) / item.path, item)
+    }
 
 
 def verify(data_dir: Path) -> dict[str, bool | None]:
@@ -267,6 +415,37 @@ class LabelledText:
     text: str
     label: str
     source: str
+
+
+@dataclass(frozen=True)
+class MultiLabelText:
+    """A text with one or more labels of one scheme (``labels`` sorted, no duplicates)."""
+
+    id: str
+    text: str
+    labels: tuple[str, ...]
+    source: str
+
+
+@dataclass(frozen=True)
+class GdcParagraph:
+    """One paragraph, lead-in or lettered item of the adopted Global Digital Compact text.
+
+    ``id`` is the item's id in ``corpus/taxonomy/gdc.yaml`` (``GDC-1.1.d``, ``GDC-P.a`` for a
+    principle, ``GDC-V.1`` for a vision paragraph) or None for a bare lead-in such as "We commit,
+    by 2030, to:". ``sdg_tags`` are the Compact's own "(SDG n)" tags (``("all",)`` for
+    "(all SDGs)", empty where the text gives none).
+    """
+
+    ref: str  # "11" for a paragraph, "11(d)" for a lettered item
+    paragraph: int
+    letter: str | None
+    id: str | None
+    objective: str | None
+    section: str | None
+    section_title: str | None
+    sdg_tags: tuple[str, ...]
+    text: str
 
 
 @dataclass(frozen=True)
@@ -516,8 +695,157 @@ def read_wsis_projects_2015(data_dir: Path) -> list[LabelledText]:
     return out
 
 
+# TRAIL22 ``origin`` column -> source name (the additional set has no origin).
+_TRAIL22_SOURCES = {"UN": "trail22-un", "paper": "trail22-paper", "": "trail22-additional"}
+_GOALS = frozenset(str(n) for n in range(1, 18))
+
+
+def _goal(value: str, where: str) -> str:
+    goal = value.strip()
+    if goal not in _GOALS:
+        raise ValueError(f"SDG {value!r} at {where} is not a goal number 1-17")
+    return goal
+
+
+def _goal_order(goals: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted(set(goals), key=int))
+
+
+def read_trail22_sentences(data_dir: Path) -> list[LabelledText]:
+    """TRAIL22 SDG sentences and abstracts (filtered copy), single-label by goal ``"1".."17"``.
+
+    ``source`` keeps the origin so evaluation can hold out each sub-source: ``"trail22-un"``
+    (UN report sentences), ``"trail22-paper"`` (paper abstracts) and ``"trail22-additional"``
+    (the mixed additional set). ``id`` is ``trail22:<data row number>``.
+
+    Raises:
+        DataMissingError: the file is not in the data directory.
+        ValueError: a row has an unknown origin or a label outside 1-17.
+    """
+    path = _require(Path(data_dir) / "sdg-sentences-trail22/sentences.csv")
+    out: list[LabelledText] = []
+    with open(path, encoding="utf-8", newline="") as handle:
+        for row_number, row in enumerate(csv.DictReader(handle), start=1):
+            origin = (row.get("origin") or "").strip()
+            if origin not in _TRAIL22_SOURCES:
+                raise ValueError(f"Unknown TRAIL22 origin {origin!r} in row {row_number}")
+            text = _clean(row.get("text") or "")
+            if text:
+                label = _goal(row["sdg"], f"trail22 row {row_number}")
+                out.append(LabelledText(f"trail22:{row_number}", text, label,
+                                        _TRAIL22_SOURCES[origin]))
+    return out
+
+
+def read_dpg_descriptions(data_dir: Path) -> list[MultiLabelText]:
+    """Digital public goods as ``name. description`` with their self-declared SDGs.
+
+    The labels are declared by the nominees (noisy, recall-leaning). ``id`` is
+    ``dpg-descriptions:<data row number>``.
+
+    Raises:
+        DataMissingError: the file is not in the data directory.
+        ValueError: a row declares a goal outside 1-17.
+    """
+    path = _require(Path(data_dir) / "digital-public-goods/descriptions.csv")
+    out: list[MultiLabelText] = []
+    with open(path, encoding="utf-8", newline="") as handle:
+        for row_number, row in enumerate(csv.DictReader(handle), start=1):
+            where = f"dpg-descriptions row {row_number}"
+            goals = [_goal(g, where) for g in (row.get("sdgs") or "").split(";") if g.strip()]
+            name, desc = _clean(row.get("name") or ""), _clean(row.get("description") or "")
+            text = f"{name}. {desc}" if name and not desc.startswith(name) else desc
+            if text and goals:
+                out.append(MultiLabelText(f"dpg-descriptions:{row_number}", text,
+                                          _goal_order(goals), "dpg-descriptions"))
+    return out
+
+
+def read_dpg_evidence_rows(data_dir: Path) -> list[LabelledText]:
+    """The DPG evidence file row by row: one nominee's explanation for one goal.
+
+    The same text repeats when a nominee gave one explanation for several goals; use
+    :func:`read_dpg_evidence` for one multi-label item per text. ``id`` is
+    ``dpg-evidence:<data row number>``.
+
+    Raises:
+        DataMissingError: the file is not in the data directory.
+        ValueError: a row's goal is outside 1-17.
+    """
+    path = _require(Path(data_dir) / "digital-public-goods/sdg-evidence.csv")
+    out: list[LabelledText] = []
+    with open(path, encoding="utf-8", newline="") as handle:
+        for row_number, row in enumerate(csv.DictReader(handle), start=1):
+            text = _clean(row.get("evidence_text") or "")
+            if text:
+                label = _goal(row["sdg"], f"dpg-evidence row {row_number}")
+                out.append(LabelledText(f"dpg-evidence:{row_number}", text, label,
+                                        "dpg-evidence"))
+    return out
+
+
+def read_dpg_evidence(data_dir: Path) -> list[MultiLabelText]:
+    """DPG evidence texts, one item per nominee and text, labelled with every goal it backs.
+
+    Rows of one nominee with the same text are merged (identical texts of different nominees
+    stay separate items). ``id`` is the first merged row's ``dpg-evidence:<row number>``.
+
+    Raises:
+        DataMissingError: the file is not in the data directory.
+        ValueError: a row's goal is outside 1-17.
+    """
+    path = _require(Path(data_dir) / "digital-public-goods/sdg-evidence.csv")
+    first_id: dict[tuple[str, str], str] = {}
+    goals: dict[tuple[str, str], list[str]] = {}
+    with open(path, encoding="utf-8", newline="") as handle:
+        for row_number, row in enumerate(csv.DictReader(handle), start=1):
+            text = _clean(row.get("evidence_text") or "")
+            if not text:
+                continue
+            key = (_clean(row.get("name") or ""), text)
+            first_id.setdefault(key, f"dpg-evidence:{row_number}")
+            goals.setdefault(key, []).append(_goal(row["sdg"], f"dpg-evidence row {row_number}"))
+    return [
+        MultiLabelText(first_id[key], key[1], _goal_order(goals[key]), "dpg-evidence")
+        for key in first_id
+    ]
+
+
+def read_gdc_text(data_dir: Path) -> list[GdcParagraph]:
+    """The adopted Global Digital Compact text, one record per paragraph or lettered item.
+
+    Raises:
+        DataMissingError: the file is not in the data directory.
+        ValueError: a line is not a JSON object with the documented fields.
+    """
+    path = _require(Path(data_dir) / "gdc-text/gdc-paragraphs.jsonl")
+    out: list[GdcParagraph] = []
+    with open(path, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+                out.append(GdcParagraph(
+                    ref=str(raw["ref"]), paragraph=int(raw["paragraph"]),
+                    letter=raw.get("letter"), id=raw.get("id"),
+                    objective=raw.get("objective"), section=raw.get("section"),
+                    section_title=raw.get("section_title"),
+                    sdg_tags=tuple(str(t) for t in raw.get("sdg_tags") or ()),
+                    text=_clean(raw["text"]),
+                ))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"{path.name} line {line_number} is not a GDC record: "
+                                 f"{exc!r}") from exc
+    return out
+
+
 def data_available(data_dir: Path | None) -> bool:
-    """True when the data directory holds the files the trainers need."""
+    """True when the data directory holds the files the trainers need.
+
+    The later sets (TRAIL22 sentences, digital public goods, GDC text) are not required: an
+    older data directory stays usable, and their readers raise DataMissingError when absent.
+    """
     if data_dir is None:
         return False
     needed = ("sdg-taxonomy/global_targets.yml", "wsis-sdg-matrix/actions.json",
