@@ -3,7 +3,15 @@ their cross-walks, loaded from ``corpus/taxonomy/`` and, for SDG texts, the data
 
 Every label is a :class:`Label` with the texts the zero-shot prototypes are built from. Label
 ids are the strings the tag contract uses: ``"C7.e-learning"``, ``"4"``, ``"4.1"``, ``"GDC-1"``,
-``"GDC-1.1"``, ``"GDC-1.1.d"``.
+``"GDC-1.1"``, ``"GDC-1.1.d"``, ``"GDC-P.a"``.
+
+The GDC scheme has four levels: ``objective`` (the five objectives plus ``GDC-FU``, the
+follow-up and review part, which groups its section the same way), ``section``, ``commitment``
+(lettered items such as ``GDC-1.1.d`` and paragraph-level items such as ``GDC-4.4.48``) and
+``principle`` (the thirteen cross-cutting principles of paragraph 8, ``GDC-P.a`` ...
+``GDC-P.m``, without a parent). The vision paragraphs are kept in ``Taxonomy.gdc_preamble``
+but are not tag labels. A label's ``sdgs`` are the Compact's own "(SDG n)" tags where the text
+gives numbers (``gdc.yaml`` marks where it maps them itself).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ ACTION_LINES = "action-lines"
 SDGS = "sdgs"
 GDC = "gdc"
 SCHEMES: tuple[str, ...] = (ACTION_LINES, SDGS, GDC)
+GDC_FOLLOW_UP = "GDC-FU"  # the follow-up and review part: an objective-level group, not one of the 5
 
 # Topic words for the 17 goals, written for this project. They let the SDG tagger work
 # zero-shot when the data directory (with the official goal and target texts) is absent.
@@ -74,7 +83,9 @@ class Label:
 
     id: str
     scheme: str
-    level: str  # "action_line" | "goal" | "target" | "objective" | "section" | "commitment"
+    # "action_line" | "goal" | "target" | "objective" | "section" | "commitment" | "principle"
+    # ("preamble" only for Taxonomy.gdc_preamble, which are not tag labels)
+    level: str
     title: str
     texts: tuple[str, ...] = ()  # summary, scope items, indicators ... (prototype material)
     keywords: tuple[str, ...] = ()
@@ -97,6 +108,7 @@ class Taxonomy:
     labels: dict[str, list[Label]]  # scheme -> labels (goals then targets for SDGs)
     versions: dict[str, str]
     sdg_source: str = "built-in topics"  # "data-dir" when official texts were read
+    gdc_preamble: tuple[Label, ...] = ()  # GDC vision paragraphs (GDC-V.*): context, not labels
     _by_id: dict[tuple[str, str], Label] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -154,6 +166,24 @@ class Taxonomy:
 
     def gdc_commitment_sdgs(self, commitment: str) -> tuple[str, ...]:
         return self.get(GDC, commitment).sdgs
+
+    def gdc_objective_of(self, label_id: str) -> str:
+        """The objective a GDC commitment (or section) sits under; an objective is its own.
+
+        ``GDC-FU`` is returned for the follow-up and review items.
+
+        Raises:
+            KeyError: the id is not a GDC label.
+            ValueError: the label is a cross-cutting principle, which belongs to no objective.
+        """
+        label = self.get(GDC, label_id)
+        if label.level == "principle":
+            raise ValueError(f"GDC principle {label_id!r} belongs to no objective")
+        while label.level != "objective":
+            if label.parent is None:
+                raise ValueError(f"GDC label {label.id!r} ({label.level}) has no objective")
+            label = self.get(GDC, label.parent)
+        return label.id
 
     def matrix_consistency(
         self, action_lines: list[str], sdgs: list[str]
@@ -214,15 +244,32 @@ def _load_action_lines(path: Path) -> tuple[list[Label], str]:
     return labels, str(raw.get("version", "unversioned"))
 
 
-def _load_gdc(path: Path) -> tuple[list[Label], str]:
-    """Objectives, sections and commitments; a section may have no commitments yet."""
+@dataclass(frozen=True)
+class _GdcFile:
+    labels: list[Label]
+    version: str
+    preamble: tuple[Label, ...]
+
+
+def _sorted_goals(goals: set[str]) -> tuple[str, ...]:
+    return tuple(sorted(goals, key=int))
+
+
+def _load_gdc(path: Path) -> _GdcFile:
+    """Objectives (and the follow-up part), sections, commitments, principles and preamble.
+
+    A section may have no commitments (its title and keywords still make a label).
+
+    Raises:
+        TaxonomyError: an item has no id, or an id is used twice.
+    """
     raw = _read_yaml(path)
     labels: list[Label] = []
     groups = list(raw.get("objectives") or [])
     if raw.get("follow_up"):
         groups.append(raw["follow_up"])
     for objective in groups:
-        obj_id = str(objective["id"])
+        obj_id = _item_id(objective, path)
         sections = objective.get("sections") or []
         labels.append(
             Label(
@@ -231,22 +278,24 @@ def _load_gdc(path: Path) -> tuple[list[Label], str]:
             )
         )
         for section in sections:
-            sec_id = str(section["id"])
+            sec_id = _item_id(section, path)
             commitments = section.get("commitments") or []
             labels.append(
                 Label(
                     id=sec_id, scheme=GDC, level="section", title=str(section.get("title", "")),
                     texts=_strs(c.get("summary") for c in commitments),
-                    keywords=tuple(k for c in commitments for k in _strs(c.get("keywords"))),
+                    # one keyword per section even when several commitments list it
+                    keywords=tuple(dict.fromkeys(
+                        k for c in commitments for k in _strs(c.get("keywords"))
+                    )),
                     parent=obj_id,
-                    sdgs=tuple(sorted({str(g) for c in commitments for g in c.get("sdgs") or []},
-                                      key=int)),
+                    sdgs=_sorted_goals({g for c in commitments for g in _strs(c.get("sdgs"))}),
                 )
             )
             for commitment in commitments:
                 labels.append(
                     Label(
-                        id=str(commitment["id"]), scheme=GDC, level="commitment",
+                        id=_item_id(commitment, path), scheme=GDC, level="commitment",
                         title=str(section.get("title", "")),
                         texts=_strs([commitment.get("summary", "")]),
                         keywords=_strs(commitment.get("keywords")),
@@ -254,7 +303,36 @@ def _load_gdc(path: Path) -> tuple[list[Label], str]:
                         sdgs=_strs(commitment.get("sdgs")),
                     )
                 )
-    return labels, str(raw.get("version", "unversioned"))
+    for principle in raw.get("cross_cutting_principles") or []:
+        labels.append(
+            Label(
+                id=_item_id(principle, path), scheme=GDC, level="principle",
+                title=str(principle.get("name", "")),
+                texts=_strs([principle.get("summary", "")]),
+                keywords=_strs(principle.get("keywords")),
+                sdgs=_strs(principle.get("sdgs")),
+            )
+        )
+    preamble = tuple(
+        Label(
+            id=_item_id(item, path), scheme=GDC, level="preamble",
+            title=f"Paragraph {item.get('ref', '')}".strip(),
+            texts=_strs([item.get("summary", "")]),
+        )
+        for item in raw.get("preamble") or []
+    )
+    seen: set[str] = set()
+    for lab in [*labels, *preamble]:
+        if lab.id in seen:
+            raise TaxonomyError(f"GDC id {lab.id!r} appears twice in {str(path)!r}")
+        seen.add(lab.id)
+    return _GdcFile(labels, str(raw.get("version", "unversioned")), preamble)
+
+
+def _item_id(item: object, path: Path) -> str:
+    if not isinstance(item, dict) or not str(item.get("id") or "").strip():
+        raise TaxonomyError(f"An item without an id in {str(path)!r}: {item!r}")
+    return str(item["id"]).strip()
 
 
 def _load_sdgs(data_dir: Path | None) -> tuple[list[Label], str, str]:
@@ -307,10 +385,11 @@ def load_taxonomy(taxonomy_dir: Path, data_dir: Path | None = None) -> Taxonomy:
         TaxonomyError: a taxonomy file is missing or malformed.
     """
     action_lines, al_version = _load_action_lines(Path(taxonomy_dir) / "action-lines.yaml")
-    gdc, gdc_version = _load_gdc(Path(taxonomy_dir) / "gdc.yaml")
+    gdc = _load_gdc(Path(taxonomy_dir) / "gdc.yaml")
     sdgs, sdg_version, sdg_source = _load_sdgs(data_dir)
     return Taxonomy(
-        labels={ACTION_LINES: action_lines, SDGS: sdgs, GDC: gdc},
-        versions={ACTION_LINES: al_version, SDGS: sdg_version, GDC: gdc_version},
+        labels={ACTION_LINES: action_lines, SDGS: sdgs, GDC: gdc.labels},
+        versions={ACTION_LINES: al_version, SDGS: sdg_version, GDC: gdc.version},
         sdg_source=sdg_source,
+        gdc_preamble=gdc.preamble,
     )

@@ -9,7 +9,16 @@ import yaml
 from conftest_tagging import *
 from conftest_tagging import TAXONOMY_DIR, data_dir, needs_data
 
-from nlp.taxonomy import ACTION_LINES, GDC, SDGS, TaxonomyError, load_taxonomy
+from nlp import data as datasets
+from nlp.config import get_settings
+from nlp.taxonomy import (
+    ACTION_LINES,
+    GDC,
+    GDC_FOLLOW_UP,
+    SDGS,
+    TaxonomyError,
+    load_taxonomy,
+)
 
 C7_SUBLINES = ["C7.e-government", "C7.e-business", "C7.e-learning", "C7.e-health",
                "C7.e-employment", "C7.e-environment", "C7.e-agriculture", "C7.e-science"]
@@ -31,27 +40,154 @@ def test_matrix_crosswalk(plain_taxonomy) -> None:
     assert plain_taxonomy.matrix_consistency(["C2", "C11"], ["9", "16"]) == {"C2": ["9"], "C11": []}
 
 
-def test_gdc_levels_and_empty_sections(plain_taxonomy) -> None:
-    objectives = plain_taxonomy.ids(GDC, "objective")
-    assert objectives[:5] == ["GDC-1", "GDC-2", "GDC-3", "GDC-4", "GDC-5"]
-    sections = plain_taxonomy.ids(GDC, "section")
-    assert "GDC-1.2" in sections  # a section with no commitments yet still is a label
-    assert plain_taxonomy.children(GDC, "GDC-1.2") == []
-    assert plain_taxonomy.gdc_commitment_sdgs("GDC-1.1.d") == ("3", "4", "9")
+# Every GDC id of the earlier, partial gdc.yaml (git show 3c3e19d:corpus/taxonomy/gdc.yaml):
+# the complete file must keep each one, at the same level.
+EARLIER_GDC_IDS = {
+    "objective": ["GDC-1", "GDC-2", "GDC-3", "GDC-4", "GDC-5", "GDC-FU"],
+    "section": ["GDC-1.1", "GDC-1.2", "GDC-1.3", "GDC-2.1", "GDC-3.1", "GDC-3.2", "GDC-3.3",
+                "GDC-3.4", "GDC-4.1", "GDC-4.2", "GDC-4.3", "GDC-4.4", "GDC-5.1", "GDC-FU.1"],
+    "commitment": ["GDC-1.1.b", "GDC-1.1.d", "GDC-1.3.a", "GDC-1.3.c", "GDC-1.3.d", "GDC-1.3.f",
+                   "GDC-3.2.a", "GDC-3.2.b", "GDC-3.2.c", "GDC-3.2.d", "GDC-3.3.30", "GDC-3.4.34",
+                   "GDC-3.4.e", "GDC-4.2.a", "GDC-4.2.b", "GDC-4.2.c", "GDC-4.4.48", "GDC-5.1.63",
+                   "GDC-FU.1.68", "GDC-FU.1.70", "GDC-FU.1.71", "GDC-FU.1.72"],
+}
+GDC_COUNTS = yaml.safe_load((TAXONOMY_DIR / "gdc.yaml").read_text())["counts"]
+_DATA = get_settings().data_dir
+# The data directory when it holds the adopted GDC text (an optional data set), else None.
+GDC_TEXT = _DATA if _DATA and (_DATA / "gdc-text/gdc-paragraphs.jsonl").exists() else None
+
+
+def test_gdc_is_complete(plain_taxonomy) -> None:
+    assert plain_taxonomy.ids(GDC, "objective") == ["GDC-1", "GDC-2", "GDC-3", "GDC-4", "GDC-5",
+                                                    GDC_FOLLOW_UP]
+    objectives = [i for i in plain_taxonomy.ids(GDC, "objective") if i != GDC_FOLLOW_UP]
+    assert len(objectives) == GDC_COUNTS["objectives"] == 5
+    assert len(plain_taxonomy.ids(GDC, "section")) == GDC_COUNTS["sections"] == 15
+    commitments = plain_taxonomy.level(GDC, "commitment")
+    assert len(commitments) == 125 == (GDC_COUNTS["lettered_commitments"]
+                                       + GDC_COUNTS["paragraph_level_items"])
+    # lettered ids end in a letter (GDC-1.1.d, GDC-3.1.25a), paragraph-level ones in a number
+    assert sum(not c.id[-1].isdigit() for c in commitments) == 76
+    principles = plain_taxonomy.ids(GDC, "principle")
+    assert principles == [f"GDC-P.{c}" for c in "abcdefghijklm"]
+    assert len(principles) == GDC_COUNTS["principles"] == 13
+    assert len(plain_taxonomy.labels[GDC]) == 6 + 15 + 125 + 13
+    assert len({lab.id for lab in plain_taxonomy.labels[GDC]}) == len(plain_taxonomy.labels[GDC])
+
+
+def test_gdc_keeps_every_earlier_id_and_adds_section_4_5(plain_taxonomy) -> None:
+    for level, ids in EARLIER_GDC_IDS.items():
+        assert set(ids) <= set(plain_taxonomy.ids(GDC, level)), level
+    assert plain_taxonomy.get(GDC, "GDC-4.5").title == (
+        "Data for the Sustainable Development Goals and for development")
+    assert plain_taxonomy.get(GDC, "GDC-4.5").parent == "GDC-4"
+    assert [c.id for c in plain_taxonomy.children(GDC, "GDC-4.5")] == [
+        "GDC-4.5.43", "GDC-4.5.44", "GDC-4.5.a", "GDC-4.5.b", "GDC-4.5.c"]
+
+
+def test_gdc_hierarchy(plain_taxonomy) -> None:
+    for commitment in plain_taxonomy.level(GDC, "commitment"):
+        section = plain_taxonomy.get(GDC, commitment.parent)
+        assert section.level == "section", commitment.id
+        assert plain_taxonomy.get(GDC, section.parent).level == "objective", section.id
+        assert commitment.id.startswith(section.id + "."), commitment.id
+        assert commitment.sdgs and all(g in {str(n) for n in range(1, 18)}
+                                       for g in commitment.sdgs), commitment.id
+    for section in plain_taxonomy.level(GDC, "section"):
+        assert plain_taxonomy.children(GDC, section.id), f"{section.id} has no commitments"
+    for principle in plain_taxonomy.level(GDC, "principle"):
+        assert principle.parent is None and principle.title and principle.texts
+        assert principle.prototype_texts()[0] == principle.title
+    assert plain_taxonomy.children(GDC, "GDC-1")[0].id == "GDC-1.1"
+
+
+def test_gdc_sdgs_are_the_compacts_own_tags(plain_taxonomy) -> None:
+    assert plain_taxonomy.gdc_commitment_sdgs("GDC-1.1.d") == ("3", "4")  # "(SDGs 3 and 4)"
+    assert plain_taxonomy.gdc_commitment_sdgs("GDC-1.1.b") == ("1", "9")
     assert plain_taxonomy.get(GDC, "GDC-1.1.d").parent == "GDC-1.1"
+    # a section links the goals of its commitments
+    assert {"3", "4", "9"} <= set(plain_taxonomy.get(GDC, "GDC-1.1").sdgs)
+
+
+def test_gdc_objective_of(plain_taxonomy) -> None:
+    assert plain_taxonomy.gdc_objective_of("GDC-1.1.d") == "GDC-1"
+    assert plain_taxonomy.gdc_objective_of("GDC-4.5.a") == "GDC-4"
+    assert plain_taxonomy.gdc_objective_of("GDC-4.4.48") == "GDC-4"
+    assert plain_taxonomy.gdc_objective_of("GDC-FU.1.70") == GDC_FOLLOW_UP
+    assert plain_taxonomy.gdc_objective_of("GDC-3.2") == "GDC-3"
+    assert plain_taxonomy.gdc_objective_of("GDC-5") == "GDC-5"
+    for commitment in plain_taxonomy.level(GDC, "commitment"):
+        objective = plain_taxonomy.gdc_objective_of(commitment.id)
+        assert commitment.id.startswith(objective + "."), commitment.id
+    with pytest.raises(ValueError, match="GDC-P.a"):
+        plain_taxonomy.gdc_objective_of("GDC-P.a")
+    with pytest.raises(KeyError):
+        plain_taxonomy.gdc_objective_of("GDC-9.9.z")
+
+
+def test_gdc_preamble_is_kept_but_not_a_label(plain_taxonomy) -> None:
+    preamble = plain_taxonomy.gdc_preamble
+    assert [p.id for p in preamble] == [f"GDC-V.{n}" for n in (1, 2, 3, 4, 5, 6, 7, 9)]
+    assert len(preamble) == GDC_COUNTS["preamble_paragraphs"]
+    assert all(p.texts and p.level == "preamble" for p in preamble)
+    assert not any(lab.id.startswith("GDC-V.") for lab in plain_taxonomy.labels[GDC])
+    with pytest.raises(KeyError):
+        plain_taxonomy.get(GDC, "GDC-V.1")
+
+
+@pytest.mark.data
+@pytest.mark.skipif(GDC_TEXT is None, reason="gdc-text/gdc-paragraphs.jsonl not found in "
+                    "WSIS_DATA_DIR (set it to the shared data directory)")
+def test_gdc_taxonomy_matches_the_adopted_text(plain_taxonomy) -> None:
+    assert GDC_TEXT is not None
+    records = datasets.read_gdc_text(GDC_TEXT)
+    text_ids = {r.id for r in records if r.id}
+    label_ids = {lab.id for lab in plain_taxonomy.labels[GDC]
+                 if lab.level in ("commitment", "principle")}
+    assert text_ids == label_ids | {p.id for p in plain_taxonomy.gdc_preamble}
+    for record in records:
+        if record.id not in label_ids or record.id.startswith("GDC-P."):
+            continue
+        label = plain_taxonomy.get(GDC, record.id)
+        assert label.parent == record.section, record.id
+        assert plain_taxonomy.gdc_objective_of(record.id) == (record.objective or GDC_FOLLOW_UP)
+        if record.sdg_tags and record.sdg_tags != ("all",):  # numbers given: copied exactly
+            assert label.sdgs == tuple(sorted(record.sdg_tags, key=int)), record.id
 
 
 def test_new_gdc_commitments_are_picked_up(tmp_path: Path) -> None:
     raw = yaml.safe_load((TAXONOMY_DIR / "gdc.yaml").read_text())
-    raw["objectives"][0]["sections"][1]["commitments"] = [{
-        "id": "GDC-1.2.a", "ref": "13(a)", "summary": "Basic digital skills for everyone.",
-        "keywords": ["digital skills"], "sdgs": [4],
-    }]
+    raw["objectives"][0]["sections"][1]["commitments"].append({
+        "id": "GDC-1.2.z", "ref": "13(z)", "summary": "A commitment added to the file later.",
+        "keywords": ["a brand new skill"], "sdgs": [4],
+    })
     (tmp_path / "gdc.yaml").write_text(yaml.safe_dump(raw))
     (tmp_path / "action-lines.yaml").write_text((TAXONOMY_DIR / "action-lines.yaml").read_text())
     taxonomy = load_taxonomy(tmp_path, None)
-    assert taxonomy.get(GDC, "GDC-1.2.a").parent == "GDC-1.2"
-    assert "digital skills" in taxonomy.get(GDC, "GDC-1.2").keywords
+    assert taxonomy.get(GDC, "GDC-1.2.z").parent == "GDC-1.2"
+    assert taxonomy.gdc_objective_of("GDC-1.2.z") == "GDC-1"
+    assert "a brand new skill" in taxonomy.get(GDC, "GDC-1.2").keywords
+    assert len(taxonomy.level(GDC, "commitment")) == 126
+
+
+def test_an_empty_gdc_section_is_still_a_label(tmp_path: Path) -> None:
+    raw = yaml.safe_load((TAXONOMY_DIR / "gdc.yaml").read_text())
+    raw["objectives"][0]["sections"][1]["commitments"] = []
+    (tmp_path / "gdc.yaml").write_text(yaml.safe_dump(raw))
+    (tmp_path / "action-lines.yaml").write_text((TAXONOMY_DIR / "action-lines.yaml").read_text())
+    taxonomy = load_taxonomy(tmp_path, None)
+    assert "GDC-1.2" in taxonomy.ids(GDC, "section")
+    assert taxonomy.children(GDC, "GDC-1.2") == []
+    assert taxonomy.get(GDC, "GDC-1.2").sdgs == ()
+
+
+def test_a_repeated_gdc_id_is_refused(tmp_path: Path) -> None:
+    raw = yaml.safe_load((TAXONOMY_DIR / "gdc.yaml").read_text())
+    raw["cross_cutting_principles"][1]["id"] = "GDC-P.a"
+    (tmp_path / "gdc.yaml").write_text(yaml.safe_dump(raw))
+    (tmp_path / "action-lines.yaml").write_text((TAXONOMY_DIR / "action-lines.yaml").read_text())
+    with pytest.raises(TaxonomyError, match="GDC-P.a"):
+        load_taxonomy(tmp_path, None)
 
 
 def test_sdg_goals_without_data_use_builtin_topics(plain_taxonomy) -> None:
