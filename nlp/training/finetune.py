@@ -1,0 +1,549 @@
+"""Supervised-contrastive fine-tuning of the sentence-transformers body on labelled texts.
+
+The taggers embed text with a frozen MiniLM and fit small heads on top; on text from outside
+their training sources the frozen geometry is the bottleneck. :func:`finetune_encoder` moves
+texts that share a label closer together with the SupCon loss of Khosla et al. (2020), so that
+one fine-tuned body can serve several label schemes at once.
+
+Labels are namespaced by scheme (``"al:C4"``, ``"sdg:4"``): two texts are positives when their
+label sets intersect, negatives when they share a scheme but no label, and ignored when they
+belong to different schemes (an e-health project is not a *negative* for SDG 3 sentences; the
+two schemes simply do not speak about each other). Batches are built class-balanced: every
+epoch draws at most ``per_label_cap`` texts per label and packs them in small same-label
+groups, so each anchor has positives in its batch and large sources do not swamp small ones.
+
+The result is a sentence-transformers directory (fp16 safetensors, tokenizer, configs) with a
+``manifest.json`` and a ``README.md`` model card, written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import random
+import shutil
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT_VERSION = 1
+KIND = "encoder"
+LOSS = "supcon"  # Khosla et al. 2020, L_out (mean over positives outside the log)
+
+
+@dataclass(frozen=True)
+class FinetuneProgress:
+    """One optimisation step, passed to the ``progress`` callback."""
+
+    epoch: int  # 1-based
+    epochs: int
+    step: int  # 1-based, within the epoch
+    steps: int  # steps in this epoch
+    loss: float  # loss of this step
+
+
+@dataclass(frozen=True)
+class FinetuneResult:
+    """What :func:`finetune_encoder` wrote and how training went."""
+
+    out_dir: Path
+    manifest: dict[str, Any]
+    epoch_losses: tuple[float, ...]  # mean training loss per epoch
+    wall_seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------
+# Pure helpers (no torch): label bookkeeping, batching, hashing
+
+
+def scheme_of(label: str) -> str:
+    """``"al:C4"`` -> ``"al"``.
+
+    Raises:
+        ValueError: the label has no ``scheme:`` prefix.
+    """
+    scheme, sep, rest = label.partition(":")
+    if not sep or not scheme or not rest:
+        raise ValueError(f"Label {label!r} is not namespaced as 'scheme:label' (e.g. 'al:C4')")
+    return scheme
+
+
+def merge_duplicates(
+    texts: Sequence[str], label_sets: Sequence[Sequence[str]]
+) -> tuple[list[str], list[frozenset[str]]]:
+    """Collapse repeated texts into one, with the union of their labels (order of first use).
+
+    Raises:
+        ValueError: lengths differ, a text is empty, a text has no label or a label is not
+            namespaced.
+    """
+    if len(texts) != len(label_sets):
+        raise ValueError(f"{len(texts)} texts but {len(label_sets)} label sets")
+    merged: dict[str, set[str]] = {}
+    for n, (text, labels) in enumerate(zip(texts, label_sets, strict=True)):
+        if not str(text).strip():
+            raise ValueError(f"Text {n} is empty")
+        if not labels:
+            raise ValueError(f"Text {n} ({str(text)[:60]!r}) has no label")
+        for label in labels:
+            scheme_of(label)
+        merged.setdefault(str(text), set()).update(labels)
+    return list(merged), [frozenset(v) for v in merged.values()]
+
+
+def training_data_sha256(texts: Sequence[str], label_sets: Sequence[Sequence[str]]) -> str:
+    """One SHA-256 over the sorted ``(text, sorted labels)`` pairs (order-independent)."""
+    pairs = sorted((str(t), sorted(ls)) for t, ls in zip(texts, label_sets, strict=True))
+    digest = hashlib.sha256()
+    for text, labels in pairs:
+        digest.update(json.dumps([text, labels], ensure_ascii=False).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def texts_per_scheme(label_sets: Sequence[frozenset[str]]) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for labels in label_sets:
+        for scheme in sorted({scheme_of(lab) for lab in labels}):
+            counts[scheme] += 1
+    return dict(sorted(counts.items()))
+
+
+def epoch_batches(
+    label_sets: Sequence[frozenset[str]],
+    *,
+    batch_size: int,
+    per_label_cap: int,
+    group_size: int,
+    rng: random.Random,
+) -> list[list[int]]:
+    """Class-balanced batches of text indices for one epoch.
+
+    Every label draws at most ``per_label_cap`` of its texts; the draws are cut into groups of
+    ``group_size`` same-label texts, the groups shuffled and packed into batches of at most
+    ``batch_size`` distinct texts. Each text in a group of two or more therefore has at least
+    one positive in its batch. A multi-label text may be drawn by several labels in an epoch.
+    """
+    by_label: dict[str, list[int]] = defaultdict(list)
+    for i, labels in enumerate(label_sets):
+        for label in labels:
+            by_label[label].append(i)
+    groups: list[list[int]] = []
+    for label in sorted(by_label):
+        members = by_label[label]
+        if len(members) < 2:
+            continue  # a lone text has no positive: it can never be an anchor
+        drawn = rng.sample(members, min(per_label_cap, len(members)))
+        for start in range(0, len(drawn), group_size):
+            group = drawn[start:start + group_size]
+            if len(group) == 1 and groups and len(drawn) > 1:
+                groups[-1].extend(group)  # keep the straggler next to its own label
+            else:
+                groups.append(group)
+    rng.shuffle(groups)
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for group in groups:
+        fresh = [i for i in group if i not in current]
+        if current and len(current) + len(fresh) > batch_size:
+            batches.append(current)
+            current = [i for i in group]
+        else:
+            current.extend(fresh)
+    if current:
+        batches.append(current)
+    return batches
+
+
+# --------------------------------------------------------------------------------------------
+# Loss
+
+
+def supcon_loss(embeddings: Any, positive: Any, comparable: Any, temperature: float) -> Any:
+    """Supervised contrastive loss (Khosla et al. 2020, eq. 2) with a comparability mask.
+
+    Args:
+        embeddings: ``(n, d)`` L2-normalised float tensor.
+        positive: ``(n, n)`` bool tensor, True where two texts share a label (diagonal ignored).
+        comparable: ``(n, n)`` bool tensor, True where two texts share a scheme; pairs that do
+            not are left out of the denominator.
+        temperature: softmax temperature tau.
+
+    Returns:
+        Scalar tensor: mean over anchors that have at least one positive (0 if none has).
+    """
+    import torch
+
+    n = embeddings.shape[0]
+    eye = torch.eye(n, dtype=torch.bool, device=embeddings.device)
+    logits = embeddings @ embeddings.T / temperature
+    denominator_mask = comparable & ~eye
+    logits = logits.masked_fill(~denominator_mask, float("-inf"))
+    # Subtracting the row max keeps exp() finite; it cancels inside log-softmax.
+    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    pos = positive & denominator_mask
+    n_pos = pos.sum(dim=1)
+    anchors = n_pos > 0
+    if not bool(anchors.any()):
+        return embeddings.sum() * 0.0
+    pos_log_prob = log_prob.masked_fill(~pos, 0.0).sum(dim=1)
+    return -(pos_log_prob[anchors] / n_pos[anchors]).mean()
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+
+
+def seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _masks(label_sets: Sequence[frozenset[str]], batch: Sequence[int]) -> tuple[Any, Any]:
+    import torch
+
+    sets = [label_sets[i] for i in batch]
+    schemes = [{scheme_of(lab) for lab in s} for s in sets]
+    n = len(batch)
+    positive = torch.zeros((n, n), dtype=torch.bool)
+    comparable = torch.zeros((n, n), dtype=torch.bool)
+    for a in range(n):
+        for b in range(n):
+            positive[a, b] = bool(sets[a] & sets[b])
+            comparable[a, b] = bool(schemes[a] & schemes[b])
+    return positive, comparable
+
+
+def _embed_batch(model: Any, texts: Sequence[str]) -> Any:
+    import torch.nn.functional as F
+
+    prepare = getattr(model, "preprocess", None) or model.tokenize  # tokenize: ST < 6
+    features = prepare(list(texts))
+    # sentence-transformers 6 adds non-tensor entries (e.g. "modality"): move tensors only.
+    features = {k: v.to(model.device) if hasattr(v, "to") else v for k, v in features.items()}
+    out = model(features)["sentence_embedding"]
+    return F.normalize(out, p=2, dim=1)
+
+
+def _library_versions() -> dict[str, str]:
+    import sentence_transformers
+    import torch
+    import transformers
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "sentence-transformers": sentence_transformers.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _replace_dir(tmp: Path, out_dir: Path) -> None:
+    """Swap ``tmp`` into ``out_dir``; the old directory is removed only after the swap."""
+    old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+    if out_dir.exists():
+        os.replace(out_dir, old)
+    os.replace(tmp, out_dir)
+    fd = os.open(out_dir.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def model_card(manifest: Mapping[str, Any], notes: str = "") -> str:
+    """A short README.md for the saved encoder, built from its manifest."""
+    recipe = manifest["recipe"]
+    lines = [
+        f"# {manifest['name']} — fine-tuned sentence encoder",
+        "",
+        f"A `{manifest['base_model']}` body fine-tuned with the supervised-contrastive loss "
+        + "(Khosla et al. 2020) so that texts sharing a label sit closer together. It is a plain "
+        "sentence-transformers directory: `SentenceTransformer(path)` loads it (weights are "
+        "fp16; call `.float()` for CPU inference in float32).",
+        "",
+        "## Training data",
+        "",
+        f"- texts: {manifest['n_texts']} distinct, per scheme: "
+        + ", ".join(f"{k} {v}" for k, v in manifest["texts_per_scheme"].items()),
+        f"- labels: {manifest['n_labels']} (namespaced `scheme:label`)",
+        f"- sha256 of the sorted (text, labels) pairs: `{manifest['training_data_sha256']}`",
+    ]
+    for rel, sha in (manifest.get("data_files") or {}).items():
+        lines.append(f"- `{rel}` sha256 `{sha}`")
+    lines += [
+        "",
+        "## Recipe",
+        "",
+        *(f"- {k}: {v}" for k, v in recipe.items()),
+        f"- wall time: {manifest['wall_seconds']:.0f} s; machine: {manifest['machine']}",
+        f"- libraries: {', '.join(f'{k} {v}' for k, v in manifest['libraries'].items())}",
+    ]
+    if notes.strip():
+        lines += ["", notes.strip()]
+    return "\n".join(lines) + "\n"
+
+
+def _machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} CPUs visible"
+
+
+def finetune_encoder(
+    texts: Sequence[str],
+    label_sets: Sequence[Sequence[str]],
+    base_model: Path | str,
+    out_dir: Path,
+    *,
+    epochs: int = 4,
+    batch_size: int = 32,
+    max_seq_length: int = 128,
+    lr: float = 3e-5,
+    temperature: float = 0.07,
+    per_label_cap: int = 64,
+    seed: int = 0,
+    progress: Callable[[FinetuneProgress], None] | None = None,
+    group_size: int = 4,
+    warmup_ratio: float = 0.1,
+    weight_decay: float = 0.01,
+    threads: int | None = 2,
+    data_files: Mapping[str, str] | None = None,
+    name: str | None = None,
+    card_notes: str = "",
+    extra_manifest: Mapping[str, Any] | None = None,
+) -> FinetuneResult:
+    """Fine-tune a sentence-transformers body with SupCon on CPU and save it.
+
+    Args:
+        texts: training texts; repeated texts are merged with the union of their labels.
+        label_sets: for each text its namespaced labels (``["al:C4"]``, ``["sdg:3", "sdg:4"]``).
+        base_model: a local sentence-transformers directory (e.g. ``bundled_model_path()``).
+        out_dir: where the fine-tuned model is written (replaced atomically if it exists).
+        epochs: passes over the class-balanced draw.
+        batch_size: texts per step.
+        max_seq_length: tokens kept per text while training (the saved model keeps the base
+            model's own limit for inference).
+        lr: AdamW peak learning rate (linear warm-up then linear decay).
+        temperature: SupCon temperature.
+        per_label_cap: at most this many texts per label per epoch.
+        seed: seeds ``random``, ``numpy`` and ``torch``; the same seed, data and threads give
+            the same weights.
+        progress: called after every step with a :class:`FinetuneProgress`.
+        group_size: same-label texts packed together in a batch (positives per anchor + 1).
+        warmup_ratio: share of all steps spent warming the learning rate up.
+        weight_decay: AdamW weight decay.
+        threads: ``torch.set_num_threads`` (None leaves it as is).
+        data_files: ``{relative path: sha256}`` of the files the texts came from (manifest).
+        name: model name for the manifest and card (default: ``out_dir.name``).
+        card_notes: extra Markdown for the model card (e.g. measured figures).
+        extra_manifest: extra JSON-able keys for the manifest (e.g. ``metrics``).
+
+    Returns:
+        A :class:`FinetuneResult` with the output directory, manifest and per-epoch losses.
+
+    Raises:
+        ValueError: bad arguments or labels that are not namespaced.
+        FileNotFoundError: ``base_model`` is not a local directory.
+    """
+    for arg, value in (("epochs", epochs), ("batch_size", batch_size),
+                       ("max_seq_length", max_seq_length), ("per_label_cap", per_label_cap),
+                       ("group_size", group_size)):
+        if int(value) < 1:
+            raise ValueError(f"{arg} must be >= 1, got {value!r}")
+    if batch_size < 2:
+        raise ValueError(f"batch_size must be >= 2 for a contrastive loss, got {batch_size!r}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature!r}")
+    base_path = Path(base_model).expanduser()
+    if not base_path.is_dir():
+        raise FileNotFoundError(f"Base model {str(base_model)!r} is not a local directory")
+    unique_texts, unique_labels = merge_duplicates(texts, label_sets)
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    if threads:
+        torch.set_num_threads(int(threads))
+    started = time.perf_counter()
+    seed_everything(seed)
+    model = SentenceTransformer(str(base_path), device="cpu", local_files_only=True)
+    model.float()
+    inference_max_len = int(model.max_seq_length or max_seq_length)
+    model.max_seq_length = int(max_seq_length)
+
+    rng = random.Random(seed)
+    plan = [epoch_batches(unique_labels, batch_size=batch_size, per_label_cap=per_label_cap,
+                          group_size=group_size, rng=rng) for _ in range(epochs)]
+    total_steps = sum(len(p) for p in plan)
+    warmup = max(1, round(warmup_ratio * total_steps))
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    decay, no_decay = [], []
+    for pname, param in model.named_parameters():
+        (no_decay if ("bias" in pname or "LayerNorm" in pname) else decay).append(param)
+    optimiser = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay},
+         {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, schedule)
+
+    model.train()
+    epoch_losses: list[float] = []
+    for epoch, batches in enumerate(plan, start=1):
+        losses = []
+        for step, batch in enumerate(batches, start=1):
+            positive, comparable = _masks(unique_labels, batch)
+            embeddings = _embed_batch(model, [unique_texts[i] for i in batch])
+            loss = supcon_loss(embeddings, positive, comparable, temperature)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimiser.step()
+            scheduler.step()
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise FloatingPointError(f"Loss became {value!r} at epoch {epoch} step {step}")
+            losses.append(value)
+            if progress is not None:
+                progress(FinetuneProgress(epoch, epochs, step, len(batches), value))
+        epoch_losses.append(float(np.mean(losses)) if losses else 0.0)
+    model.eval()
+    wall = time.perf_counter() - started
+
+    out_dir = Path(out_dir)
+    recipe = {
+        "loss": LOSS, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+        "temperature": temperature, "max_seq_length": max_seq_length,
+        "per_label_cap": per_label_cap, "group_size": group_size,
+        "warmup_ratio": warmup_ratio, "weight_decay": weight_decay, "seed": seed,
+        "optimiser": "AdamW, linear warm-up and decay, grad-norm clip 1.0",
+        "pooling": "mean, L2-normalised",
+        "threads": threads,
+    }
+    label_names = sorted({lab for s in unique_labels for lab in s})
+    manifest: dict[str, Any] = {
+        "kind": KIND,
+        "format_version": FORMAT_VERSION,
+        "name": name or out_dir.name,
+        "base_model": _base_name(base_path),
+        "dimension": int(_dimension(model)),
+        "dtype": "float16",
+        "max_seq_length_inference": inference_max_len,
+        "recipe": recipe,
+        **{k: recipe[k] for k in ("loss", "epochs", "batch_size", "lr", "temperature",
+                                  "max_seq_length", "per_label_cap", "seed")},
+        "training_data_sha256": training_data_sha256(unique_texts,
+                                                     [sorted(s) for s in unique_labels]),
+        "data_files": dict(data_files or {}),
+        "n_texts": len(unique_texts),
+        "texts_per_scheme": texts_per_scheme(unique_labels),
+        "n_labels": len(label_names),
+        "labels": label_names,
+        "epoch_losses": [round(x, 5) for x in epoch_losses],
+        "steps": total_steps,
+        "wall_seconds": round(wall, 1),
+        "machine": _machine(),
+        "libraries": _library_versions(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **dict(extra_manifest or {}),
+    }
+    _save(model, out_dir, manifest, inference_max_len, card_notes)
+    return FinetuneResult(out_dir, manifest, tuple(epoch_losses), wall)
+
+
+def _dimension(model: Any) -> int:
+    get_dim = (getattr(model, "get_embedding_dimension", None)
+               or model.get_sentence_embedding_dimension)
+    return int(get_dim())
+
+
+def _base_name(path: Path) -> str:
+    """``all-MiniLM-L6-v2`` for the bundled weights, else the directory name."""
+    from nlp.embed import BUNDLED_MODEL, bundled_model_path
+
+    try:
+        bundled = bundled_model_path().resolve()
+    except RuntimeError:  # the bundled package is absent: the base is some other directory
+        return path.name
+    return BUNDLED_MODEL if path.resolve() == bundled else path.name
+
+
+def _save(model: Any, out_dir: Path, manifest: Mapping[str, Any], max_len: int,
+          notes: str) -> None:
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model.max_seq_length = max_len
+    model.half()
+    try:
+        model.save(str(tmp), safe_serialization=True)
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False)
+                                           + "\n", encoding="utf-8")
+        (tmp / "README.md").write_text(model_card(manifest, notes), encoding="utf-8")
+        _fsync_tree(tmp)
+        _replace_dir(tmp, out_dir)
+    finally:
+        model.float()
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def read_manifest(model_dir: Path) -> dict[str, Any]:
+    """The manifest of a saved encoder.
+
+    Raises:
+        FileNotFoundError: no ``manifest.json`` in ``model_dir``.
+        ValueError: the manifest is not an encoder of a known format version.
+    """
+    path = Path(model_dir) / "manifest.json"
+    if not path.exists():
+        raise FileNotFoundError(f"No manifest.json in {str(model_dir)!r}")
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    if manifest.get("kind") != KIND or manifest.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{str(path)!r} is kind {manifest.get('kind')!r} format "
+            f"{manifest.get('format_version')!r}; expected {KIND!r} format {FORMAT_VERSION}"
+        )
+    return manifest
