@@ -7,11 +7,10 @@ map to HTTP status codes here, in one place.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -39,6 +38,7 @@ from nlp.errors import (
     UnsupportedFormatError,
     WsisError,
 )
+from nlp.fsutil import file_lock
 from nlp.search import FilterError
 from nlp.workspace import Workspace
 
@@ -147,18 +147,6 @@ def say(message: str) -> None:
     print(f"WSIS Lens: {message}", file=sys.stderr, flush=True)
 
 
-@contextmanager
-def _startup_lock(home: Path) -> Iterator[None]:
-    """An exclusive lock on ``home/.startup.lock`` held while one process sets up."""
-    home.mkdir(parents=True, exist_ok=True)
-    with (home / ".startup.lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _build_context(settings: Settings, workspace: Workspace | None) -> ApiContext:
     workspace = workspace or Workspace(settings)
     token = load_or_create_token(settings)
@@ -170,7 +158,7 @@ def _build_context(settings: Settings, workspace: Workspace | None) -> ApiContex
     tagging = TaggingService(settings, lambda: workspace.embedder, progress=say)
     # Several workers (uvicorn --workers N) start at once: the first fills the store and
     # builds the models while the others wait, then find everything ready.
-    with _startup_lock(settings.home):
+    with file_lock(settings.home / ".startup.lock"):
         say(f"opening the store in {workspace.settings.home} (when empty, it is filled from "
             f"{workspace.settings.corpus_dir} and indexed)")
         update = workspace.ensure_ready()

@@ -7,7 +7,6 @@ failed at the next start (new models are written atomically, so nothing half-wri
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import threading
@@ -19,6 +18,7 @@ from nlp import feedback as fb
 from nlp.config import Settings
 from nlp.embed import Embedder
 from nlp.errors import WsisError
+from nlp.fsutil import file_lock
 from nlp.store import Store
 
 log = logging.getLogger("wsis.api")
@@ -105,9 +105,7 @@ class Retrainer:
         """
         # The thread lock covers this process; the file lock covers the other workers that
         # share this home, so two workers cannot both see "no active job" and start one each.
-        self.settings.home.mkdir(parents=True, exist_ok=True)
-        with self._lock, (self.settings.home / ".retrain.lock").open("a") as lock_file:
-            fcntl.flock(lock_file, fcntl.LOCK_EX)
+        with self._lock, file_lock(self.settings.home / ".retrain.lock"):
             current = self.active()
             if current is not None:
                 raise JobConflict(current)

@@ -11,17 +11,16 @@ Layout of a saved index::
         passages.jsonl          passage table, row i <-> FAISS id i
         documents.jsonl         document metadata
 
-A version directory is written under a temporary name, fsynced and renamed; ``CURRENT`` is
-then replaced with :func:`os.replace`. A crash at any point leaves the previous version live.
+A version directory is written with :func:`nlp.fsutil.atomic_dir` (temporary name, fsync,
+rename); ``CURRENT`` is then replaced with :func:`nlp.fsutil.atomic_write_text`. A crash at
+any point leaves the previous version live.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from nlp.errors import IndexNotFoundError, ManifestMismatchError, WsisError
+from nlp.fsutil import atomic_dir, atomic_write_text
 from nlp.types import DocumentMeta, Passage
 
 FORMAT_VERSION = 1
@@ -318,13 +318,15 @@ class VectorIndex:
         )
 
     def save(self, path: str | Path) -> Path:
-        """Write this index to a new directory ``path`` atomically (temp dir, fsync, rename)."""
+        """Write this index to a new directory ``path`` atomically (temp dir, fsync, rename).
+
+        Raises:
+            FileExistsError: ``path`` already exists.
+        """
         path = Path(path)
         if path.exists():
             raise FileExistsError(f"Refusing to overwrite existing index directory {path}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-        try:
+        with atomic_dir(path, replace=False) as tmp:
             _faiss().write_index(self._faiss_index, str(tmp / "index.faiss"))
             np.save(tmp / "vectors.npy", self.vectors, allow_pickle=False)
             with (tmp / "passages.jsonl").open("w", encoding="utf-8") as handle:
@@ -335,14 +337,6 @@ class VectorIndex:
                     handle.write(json.dumps({"id": doc_id, **meta.to_dict()},
                                             ensure_ascii=False) + "\n")
             (tmp / "manifest.json").write_text(json.dumps(self.manifest().to_dict(), indent=2))
-            for file in tmp.iterdir():
-                _fsync_file(file)
-            _fsync_dir(tmp)
-            os.rename(tmp, path)
-            _fsync_dir(path.parent)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return path
 
     @classmethod
@@ -390,19 +384,6 @@ class VectorIndex:
         return index
 
 
-def _fsync_file(path: Path) -> None:
-    with path.open("rb") as handle:
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 # --------------------------------------------------------------------------- published versions
 
 
@@ -433,11 +414,7 @@ def publish(index: VectorIndex, root: str | Path) -> Path:
     existing = [int(p.name[1:]) for p in root.glob("v[0-9]*") if p.name[1:].isdigit()]
     index.version = max(existing + [current_version(root)], default=0) + 1
     target = index.save(root / f"v{index.version:06d}")
-    tmp_pointer = root / f".CURRENT.tmp-{os.getpid()}-{time.monotonic_ns()}"
-    tmp_pointer.write_text(target.name)
-    _fsync_file(tmp_pointer)
-    os.replace(tmp_pointer, root / "CURRENT")
-    _fsync_dir(root)
+    atomic_write_text(root / "CURRENT", target.name)
     _prune(root, keep=_KEEP_VERSIONS)
     return target
 

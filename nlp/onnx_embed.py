@@ -22,8 +22,8 @@ import json
 import logging
 import os
 import shutil
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -34,6 +34,7 @@ import numpy as np
 from nlp.data import sha256_file
 from nlp.embed import BUNDLED_MODEL, _normalise, bundled_model_path
 from nlp.errors import ManifestMismatchError
+from nlp.fsutil import atomic_dir
 
 log = logging.getLogger(__name__)
 
@@ -147,18 +148,6 @@ def _versions(*packages: str) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- export (torch)
-
-
-def _fsync_tree(root: Path) -> None:
-    for path in root.rglob("*"):
-        if path.is_file():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-    fd = os.open(root, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _torch_export(model: Any, input_names: list[str], path: Path, opset: int, max_len: int) -> str:
@@ -276,9 +265,7 @@ def export_onnx(
     accepted = inspect.signature(model.forward).parameters
     input_names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in accepted]
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
+    with _publishing(out_dir, replace) as tmp:
         exporter = _torch_export(
             model, input_names, tmp / MODEL_FILES["fp32"], opset, layout["max_position_embeddings"]
         )
@@ -328,32 +315,23 @@ def export_onnx(
             ),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        tmp.chmod(0o755)  # mkdtemp makes it 0700
-        _fsync_tree(tmp)
-        _publish(tmp, out_dir, replace)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 
-def _publish(tmp: Path, out_dir: Path, replace: bool) -> None:
-    """Rename ``tmp`` to ``out_dir``; an existing ``out_dir`` is moved aside first, or kept."""
-    if not replace:
-        try:
-            os.rename(tmp, out_dir)  # refuses a non-empty out_dir: no check-then-act race
-        except OSError:
-            if not (out_dir / MANIFEST).is_file():
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-        return
-    aside = None
-    if out_dir.exists():
-        aside = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-        os.replace(out_dir, aside)
-    os.replace(tmp, out_dir)
-    if aside is not None:
-        shutil.rmtree(aside, ignore_errors=True)
+@contextmanager
+def _publishing(out_dir: Path, replace: bool) -> Iterator[Path]:
+    """:func:`nlp.fsutil.atomic_dir` for an export. Without ``replace``, the first exporter
+    wins: when another process published a complete ``out_dir`` meanwhile, it is kept and
+    this export discarded (two workers starting together both export)."""
+    written = False
+    try:
+        with atomic_dir(out_dir, replace=replace) as tmp:
+            yield tmp
+            written = True
+    except FileExistsError:
+        if not written or not (out_dir / MANIFEST).is_file():
+            raise
+        log.info("%s was exported by another process meanwhile; keeping that export", out_dir)
 
 
 def _check_against_torch(model: Any, input_names: list[str], onnx_path: Path) -> float:

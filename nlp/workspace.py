@@ -11,7 +11,6 @@ over it.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import threading
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from nlp.chunk import Chunker
 from nlp.config import Settings, get_settings
 from nlp.embed import Embedder, load_embedder
 from nlp.errors import DocumentError, IndexNotFoundError
+from nlp.fsutil import file_lock
 from nlp.index import VectorIndex, current_version, load_current, publish
 from nlp.load import load_paths, parse_bytes
 from nlp.search import Searcher, SearchFilters
@@ -105,14 +105,9 @@ class Workspace:
 
     @contextmanager
     def _write_lock(self) -> Iterator[None]:
-        """Serialise index writers across threads and processes (flock on a lock file)."""
-        self.index_root.mkdir(parents=True, exist_ok=True)
-        with self._lock, (self.index_root / ".lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        """Serialise index writers across threads (re-entrant) and processes (flock)."""
+        with self._lock, file_lock(self.index_root / ".lock"):
+            yield
 
     def index(self, refresh: bool = True) -> VectorIndex:
         """The live index, reloaded when another process has published a newer version.

@@ -82,18 +82,17 @@ def test_manifest_of_another_kind_is_refused(tmp_path: Path) -> None:
 
 
 def test_publish_keeps_an_export_another_process_published_first(tmp_path: Path) -> None:
-    from nlp.onnx_embed import _publish
+    from nlp.onnx_embed import _publishing
 
-    winner, loser = tmp_path / "model", tmp_path / ".model.tmp-1"
-    for directory, text in ((winner, "first"), (loser, "second")):
-        directory.mkdir()
-        (directory / MANIFEST).write_text(text)
-    _publish(loser, winner, replace=False)
+    winner = tmp_path / "model"
+    winner.mkdir()
+    (winner / MANIFEST).write_text("first")
+    with _publishing(winner, replace=False) as loser:
+        (loser / MANIFEST).write_text("second")
     assert (winner / MANIFEST).read_text() == "first" and not loser.exists()
 
-    loser.mkdir()
-    (loser / MANIFEST).write_text("second")
-    _publish(loser, winner, replace=True)
+    with _publishing(winner, replace=True) as loser:
+        (loser / MANIFEST).write_text("second")
     assert (winner / MANIFEST).read_text() == "second"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from nlp.errors import ManifestMismatchError, ModelNotFoundError
+from nlp.fsutil import atomic_dir
 from nlp.tagging.keywords import KeywordMatcher, action_line_references
 from nlp.tagging.scoring import ScoringLayer
 from nlp.tagging.types import ExampleEvidence, KeywordMatch, LabelScore, SentenceEvidence, TextTags
@@ -175,21 +174,10 @@ class Tagger:
     def save(self, path: Path, extra_manifest: dict[str, Any] | None = None) -> Path:
         """Write the tagger to ``path`` atomically (temp dir, fsync, rename)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir()
         arrays: dict[str, np.ndarray] = {}
         for name, layer in self.layers.items():
             arrays.update(layer.arrays(name))
         arrays["bank.embeddings"] = self.bank.astype(np.float16)
-        np.savez_compressed(tmp / WEIGHTS, **arrays)
-        (tmp / EXAMPLES).write_text(json.dumps(self.bank_meta, ensure_ascii=False, indent=0))
-        (tmp / KEYWORDS).write_text(json.dumps(self.keywords, ensure_ascii=False, indent=0))
-        extra = {name: layer.extra_files() for name, layer in self.layers.items()}
-        (tmp / LEXICON).write_text(json.dumps({k: v for k, v in extra.items() if v},
-                                              ensure_ascii=False))
         manifest = {
             **self.manifest,
             **(extra_manifest or {}),
@@ -202,23 +190,18 @@ class Tagger:
             "layers": {name: layer.config() for name, layer in self.layers.items()},
         }
         manifest.setdefault("created", datetime.now(UTC).isoformat(timespec="seconds"))
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
-        readme = manifest.get("model_card")
-        if readme:
-            (tmp / "README.md").write_text(readme)
-        for child in tmp.iterdir():
-            with open(child, "rb") as handle:
-                os.fsync(handle.fileno())
+        extra = {name: layer.extra_files() for name, layer in self.layers.items()}
+        with atomic_dir(path) as tmp:
+            np.savez_compressed(tmp / WEIGHTS, **arrays)
+            (tmp / EXAMPLES).write_text(json.dumps(self.bank_meta, ensure_ascii=False, indent=0))
+            (tmp / KEYWORDS).write_text(json.dumps(self.keywords, ensure_ascii=False, indent=0))
+            (tmp / LEXICON).write_text(json.dumps({k: v for k, v in extra.items() if v},
+                                                  ensure_ascii=False))
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+            readme = manifest.get("model_card")
+            if readme:
+                (tmp / "README.md").write_text(readme)
         self.manifest = manifest
-        if path.exists():
-            old = path.with_name(path.name + ".old")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, path)
         return path
 
     @classmethod
