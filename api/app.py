@@ -40,6 +40,7 @@ from nlp.errors import (
 )
 from nlp.fsutil import file_lock
 from nlp.search import FilterError
+from nlp.similar import PassageNotFoundError
 from nlp.workspace import Workspace
 
 log = logging.getLogger("wsis.api")
@@ -56,8 +57,8 @@ _PAGE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script
 def _error_status(exc: WsisError) -> int:
     """Status code of a domain error (most specific class first)."""
     for cls, code in ((UnsupportedFormatError, 415), (DocumentError, 422), (FilterError, 422),
-                      (BadRequest, 422), (NotFound, 404), (JobConflict, 409),
-                      (TaggersUnavailable, 503), (IndexNotFoundError, 503),
+                      (BadRequest, 422), (NotFound, 404), (PassageNotFoundError, 404),
+                      (JobConflict, 409), (TaggersUnavailable, 503), (IndexNotFoundError, 503),
                       (ManifestMismatchError, 503)):
         if isinstance(exc, cls):
             return code

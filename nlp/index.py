@@ -201,6 +201,16 @@ class VectorIndex:
     def has_document(self, doc_id: str) -> bool:
         return doc_id in self.documents
 
+    def has_passage(self, passage_id: str) -> bool:
+        return passage_id in self._row_of
+
+    def passage_counts(self) -> dict[str, int]:
+        """Indexed passages per document id (documents in index order)."""
+        counts: dict[str, int] = {}
+        for passage in self.passages:
+            counts[passage.doc_id] = counts.get(passage.doc_id, 0) + 1
+        return counts
+
     def check_embedder(self, name: str, dimension: int) -> None:
         """Raise :class:`ManifestMismatchError` unless the embedder matches this index."""
         if name != self.embedding_model or dimension != self.dimension:

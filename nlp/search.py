@@ -4,6 +4,7 @@ restricted by document metadata filters."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -15,6 +16,7 @@ from nlp.index import VectorIndex
 from nlp.types import DocumentMeta, Hit
 
 SearchMode = Literal["semantic", "lexical", "hybrid"]
+Rows = Sequence[int] | np.ndarray  # index row ids, as a restriction on what a search may return
 MODES: tuple[str, ...] = ("semantic", "lexical", "hybrid")
 RRF_K = 60  # the usual reciprocal-rank-fusion constant: damps the weight of the very top ranks
 FILTER_KEYS = ("organization", "kind", "doc_id", "date_from", "date_to", "source")
@@ -124,13 +126,22 @@ class Searcher:
 
     # ------------------------------------------------------------------ candidates
 
-    def allowed_rows(self, filters: SearchFilters | None) -> np.ndarray | None:
-        """Row ids passing ``filters`` (``None`` = all rows)."""
+    def allowed_rows(self, filters: SearchFilters | None,
+                     rows: Rows | None = None) -> np.ndarray | None:
+        """Row ids passing ``filters`` and among ``rows`` (``None`` = all rows).
+
+        Args:
+            filters: document metadata restrictions.
+            rows: restrict further to these index rows (for what the metadata cannot
+                express, such as the passages carrying a tag).
+        """
+        restrict = None if rows is None else np.asarray(rows, dtype=np.int64)
         if filters is None or filters.empty:
-            return None
+            return restrict
         docs = {d for d, meta in self.index.documents.items() if filters.matches(d, meta)}
-        return np.fromiter((i for i, p in enumerate(self.index.passages) if p.doc_id in docs),
-                           dtype=np.int64)
+        matching = np.fromiter((i for i, p in enumerate(self.index.passages)
+                                if p.doc_id in docs), dtype=np.int64)
+        return matching if restrict is None else np.intersect1d(matching, restrict)
 
     def semantic(self, query_vector: np.ndarray, k: int,
                  allowed: np.ndarray | None) -> list[tuple[int, float]]:
@@ -175,7 +186,8 @@ class Searcher:
 
     def search(self, query: str, k: int = 10, mode: str = "hybrid",
                filters: SearchFilters | None = None,
-               query_vector: np.ndarray | None = None) -> list[Hit]:
+               query_vector: np.ndarray | None = None,
+               rows: Rows | None = None) -> list[Hit]:
         """The ``k`` best passages for ``query``.
 
         Args:
@@ -184,6 +196,8 @@ class Searcher:
             mode: ``"semantic"``, ``"lexical"`` or ``"hybrid"`` (RRF of both).
             filters: document metadata restrictions.
             query_vector: a precomputed embedding of ``query`` (skips the encoder).
+            rows: search only these index rows (e.g. the passages carrying a tag), on top of
+                ``filters``; the BM25 index stays the one built for all rows.
 
         Raises:
             ValueError: an empty query, a non-positive ``k`` or an unknown mode.
@@ -194,7 +208,7 @@ class Searcher:
             raise ValueError(f"k must be positive, got {k!r}")
         if mode not in MODES:
             raise ValueError(f"Search mode {mode!r} is not supported; choose one of {MODES}")
-        allowed = self.allowed_rows(filters)
+        allowed = self.allowed_rows(filters, rows)
         if allowed is not None and len(allowed) == 0:
             return []
         per_retriever: dict[str, list[tuple[int, float]]] = {}

@@ -137,7 +137,7 @@ async def upload(request: Request, response: Response, ctx: Context) -> dict:
 
 @router.get("", response_model=DocumentList, summary="List documents")
 def list_documents(ctx: Context) -> dict:
-    counts = service.passage_counts(ctx.workspace.index())
+    counts = ctx.workspace.index().passage_counts()
     return {"documents": [{"id": d.id, **d.meta.to_dict(), "passages": counts.get(d.id, 0)}
                           for d in ctx.workspace.store.list_documents()]}
 

@@ -44,13 +44,14 @@ def similar(body: SimilarRequest, ctx: Context) -> dict:
     _check_length(body.text, ctx.settings.max_text_chars, "text")
     if body.text is not None and not body.text.strip():
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "The text is empty")
-    index, source, groups = service.similar(
+    index, result = service.similar(
         ctx.workspace, ctx.tagging, passage_id=body.passage_id, text=body.text, k=body.k,
         per_document=body.per_document, filters=body.filters)
-    passages = [h.passage for g in groups for h in g["hits"]]
+    passages = [h.passage for match in result.matches for h in match.hits]
     tags = service.tags_for(ctx.tagging, index, passages)
-    for group in groups:
-        hits = group.pop("hits")
-        group["passages"] = [service.hit_dict(h, tags.get(h.passage.id) if tags else None)
-                             for h in hits]
-    return {"source": source, "index_version": index.version, "groups": groups}
+    groups = [{**match.to_dict(),
+               "passages": [service.hit_dict(h, tags.get(h.passage.id) if tags else None)
+                            for h in match.hits]}
+              for match in result.matches]
+    return {"source": result.source.to_dict(), "index_version": result.index_version,
+            "groups": groups}
