@@ -156,7 +156,7 @@ def _build_context(settings: Settings, workspace: Workspace | None) -> ApiContex
             f"send it as 'Authorization: Bearer <token>'")
     else:
         say(f"write requests need the API token from {token.origin}")
-    tagging = TaggingService(settings, lambda: workspace.embedder, progress=say)
+    tagging = TaggingService(settings, workspace, progress=say)
     # Several workers (uvicorn --workers N) start at once: the first fills the store and
     # builds the models while the others wait, then find everything ready.
     with file_lock(settings.home / ".startup.lock"):
@@ -173,7 +173,7 @@ def _build_context(settings: Settings, workspace: Workspace | None) -> ApiContex
                                               for scheme, info in tagging.models().items()))
         else:
             say(f"serving without tags: {tagging.reason}")
-    retrainer = Retrainer(settings, workspace.store, lambda: workspace.embedder,
+    retrainer = Retrainer(settings, workspace.store, lambda: workspace.tag_embedder,
                           on_success=lambda: tagging.load(build=False))
     return ApiContext(settings, workspace, tagging, token, retrainer)
 

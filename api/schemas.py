@@ -193,7 +193,7 @@ class TagResponse(BaseModel):
     models: dict[str, dict[str, Any]]
     results: list[dict[str, Any]] = Field(
         ..., description="Per text: id, then for each key (action_lines, sdgs, sdg_targets, "
-        "gdc, gdc_sections, gdc_commitments) every label sorted by score, with label, score, "
+        "gdc, gdc_sections, gdc_commitments, gdc_principles) every label sorted by score, with label, score, "
         "predicted and, when explain is on, threshold and evidence.")
 
 

@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 
 from nlp.config import Settings
-from nlp.embed import Embedder
 from nlp.errors import WsisError
 from nlp.index import VectorIndex
 from nlp.types import Passage
+from nlp.workspace import Workspace
 
 log = logging.getLogger("wsis.api")
 
@@ -121,10 +121,10 @@ class TaggingService:
         progress: told what happens when missing models are built (slow on first run).
     """
 
-    def __init__(self, settings: Settings, embedder: Callable[[], Embedder],
+    def __init__(self, settings: Settings, workspace: Workspace,
                  progress: Callable[[str], None] | None = None) -> None:
         self.settings = settings
-        self._embedder = embedder
+        self.workspace = workspace
         self._progress = progress
         self._suite: Any | None = None
         self._reason = "taggers not loaded yet"
@@ -183,25 +183,10 @@ class TaggingService:
 
     def _load_suite(self, build: bool) -> Any:
         try:
-            from nlp.tagging.registry import find_model
-            from nlp.tagging.suite import TaggerSuite
-            from nlp.training.trainers import ensure_models
+            suite = self.workspace.load_taggers(build, self._progress)
         except ImportError as exc:
             raise TaggersUnavailable(f"the tagging modules are missing ({exc})") from exc
-        embedder = self._embedder()
-        if build:
-            paths = ensure_models(self.settings, embedder, progress=self._progress)
-        else:
-            found = {scheme: find_model(self.settings.model_dirs, scheme, embedder)
-                     for scheme in self.taxonomy().labels}
-            missing = sorted(scheme for scheme, path in found.items() if path is None)
-            if missing:
-                raise TaggersUnavailable(
-                    f"no {', '.join(missing)} tagger for embedding model {embedder.name!r} in "
-                    f"{str(self.settings.models_dir)!r}; run `wsis train`")
-            paths = {scheme: path for scheme, path in found.items() if path is not None}
-        suite = TaggerSuite.load(paths, embedder, self.taxonomy())
-        self._paths = {scheme: Path(path).resolve() for scheme, path in paths.items()}
+        self._paths = dict(suite.paths)
         return suite
 
     def refresh(self) -> None:
@@ -214,7 +199,7 @@ class TaggingService:
         try:
             from nlp.tagging.registry import find_model
 
-            embedder = self._embedder()
+            embedder = self.workspace.tag_embedder
             found = {scheme: find_model(self.settings.model_dirs, scheme, embedder)
                      for scheme in self.taxonomy().labels}
             found = {scheme: p.resolve() if p else None for scheme, p in found.items()}
@@ -295,8 +280,17 @@ class TaggingService:
             if self._table is not None and self._table.stamp == stamp:
                 return self._table
             keys: dict[str, tuple[list[str], np.ndarray, np.ndarray]] = {}
-            vectors = index.vectors
             texts = [p.text for p in index.passages]
+            if suite.embedder.name == index.embedding_model:
+                vectors = index.vectors
+            else:
+                # The taggers have their own (fine-tuned) encoder: passages are embedded once
+                # more with it, and cached on disk so a restart or a new version re-embeds
+                # only new passages.
+                from nlp.embed_cache import EmbeddingCache
+
+                cache = EmbeddingCache(self.settings.embedding_cache_dir, suite.embedder)
+                vectors = cache.encode(texts)
             for tagger in suite.taggers.values():
                 # The taggers read the text too (lexical features), not only the vector.
                 scored = tagger.score_vectors(vectors, texts)

@@ -10,6 +10,9 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+BUNDLED_MODEL = "all-MiniLM-L6-v2"
+# The fine-tuned tagging encoder shipped with the repository (see its README.md).
+SHIPPED_TAGGING_BODY = PROJECT_ROOT / "models" / "encoders" / "wsis-minilm-v1"
 
 
 def _default_data_dir() -> Path | None:
@@ -37,6 +40,12 @@ class Settings(BaseSettings):
         "or 'hash' / 'hash:DIM' (a fast deterministic fake for tests).",
     )
     embedding_backend: Literal["torch", "onnx"] = "torch"
+    tagging_model: str = Field(
+        "auto",
+        description="Encoder of the taggers: 'auto' (the fine-tuned body shipped under "
+        "models/encoders/ when the search model is the bundled one, otherwise the search model), "
+        "the bundled model's name, a local sentence-transformers directory, or 'hash:DIM'.",
+    )
     embedding_batch_size: int = 32
 
     index_kind: Literal["flat", "hnsw", "ivf", "auto"] = "flat"
@@ -76,6 +85,20 @@ class Settings(BaseSettings):
         """Every folder a tagger model may be found in; the newest model wins."""
         dirs = [self.models_dir, self.runtime_models_dir]
         return [d for i, d in enumerate(dirs) if d not in dirs[:i]]
+
+    @property
+    def tagging_model_spec(self) -> str:
+        """The taggers' encoder after resolving ``"auto"``."""
+        if self.tagging_model != "auto":
+            return self.tagging_model
+        if self.embedding_model == BUNDLED_MODEL and (SHIPPED_TAGGING_BODY / "config.json").is_file():
+            return str(SHIPPED_TAGGING_BODY)
+        return self.embedding_model
+
+    @property
+    def embedding_cache_dir(self) -> Path:
+        """Embeddings of training and passage texts, one folder per encoder."""
+        return self.home / "cache" / "embeddings"
 
     @property
     def db_url(self) -> str:

@@ -20,7 +20,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-BUNDLED_MODEL = "all-MiniLM-L6-v2"
+from nlp.config import BUNDLED_MODEL
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 

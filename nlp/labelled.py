@@ -37,11 +37,16 @@ class Example:
     label: str
     source: str
     positive: bool = True
+    also: tuple[str, ...] = ()  # further labels of a multi-label text
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return (self.label, *self.also)
 
 
 _SCHEME_ALIASES = {
     "action_lines": ACTION_LINES, "action-line": ACTION_LINES, "sdg": SDGS,
-    "sdg_targets": SDGS, "gdc_sections": GDC, "gdc_commitments": GDC,
+    "sdg_targets": SDGS, "gdc_sections": GDC, "gdc_commitments": GDC, "gdc_principles": GDC,
 }
 
 
@@ -123,6 +128,32 @@ def sdg_goal_examples(data_dir: Path) -> list[Example]:
             if link.rationale:
                 out.append(Example(f"wsis-sdg-matrix:rationale:{line.id}:{k}", link.rationale,
                                    link.goal, "wsis-sdg-matrix-rationale"))
+    return out + sdg_extra_examples(data_dir)
+
+
+def _multi(item: datasets.MultiLabelText) -> Example:
+    return Example(item.id, item.text, item.labels[0], item.source, also=tuple(item.labels[1:]))
+
+
+def sdg_extra_examples(data_dir: Path) -> list[Example]:
+    """The SDG sources added with the second tagger generation, each skipped when absent:
+    TRAIL22 sentences and abstracts (by origin), digital public goods (descriptions and
+    per-goal evidence, multi-label) and the Compact's own paragraphs with their SDG tags."""
+    out: list[Example] = []
+    readers = (
+        lambda: [Example(s.id, s.text, s.label, s.source)
+                 for s in datasets.read_trail22_sentences(data_dir)],
+        lambda: [_multi(d) for d in datasets.read_dpg_descriptions(data_dir) if d.labels],
+        lambda: [_multi(d) for d in datasets.read_dpg_evidence(data_dir) if d.labels],
+        lambda: [Example(f"gdc-text:{p.ref}", p.text, goals[0], "gdc-text", also=goals[1:])
+                 for p in datasets.read_gdc_text(data_dir)
+                 for goals in [tuple(g for g in p.sdg_tags if g.isdigit())] if goals],
+    )
+    for read in readers:
+        try:
+            out += read()
+        except (WsisError, FileNotFoundError):
+            continue
     return out
 
 
@@ -155,8 +186,11 @@ def label_matrix(labels: Sequence[str], examples: Sequence[Example]) -> np.ndarr
     index = {lab: j for j, lab in enumerate(labels)}
     y = np.zeros((len(examples), len(labels)), dtype=bool)
     for i, ex in enumerate(examples):
-        if ex.label in index and ex.positive:
-            y[i, index[ex.label]] = True
+        if not ex.positive:
+            continue
+        for label in ex.labels:
+            if label in index:
+                y[i, index[label]] = True
     return y
 
 

@@ -30,9 +30,10 @@ def _schemes(choice: SchemeChoice) -> list[str]:
 
 
 def _embedder(settings: Any) -> Any:
-    from nlp.embed import load_embedder
+    """The taggers' encoder (the fine-tuned body when one is shipped)."""
+    from nlp.workspace import Workspace
 
-    return load_embedder(settings.embedding_model, settings.embedding_backend)
+    return Workspace(settings).tag_embedder
 
 
 def _say(message: str) -> None:
@@ -199,10 +200,9 @@ def tag_command(
         _say("error: text is empty or whitespace only")
         raise typer.Exit(2)
     from nlp.config import get_settings
-    from nlp.training.trainers import load_suite
+    from nlp.workspace import Workspace
 
-    settings = get_settings()
-    suite = load_suite(settings, _embedder(settings))
+    suite = Workspace(get_settings()).taggers(build=True, progress=_say)
     if input is not None:
         with open(input, encoding="utf-8") as source:
             if output is None:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nlp.chunk import Chunker
 from nlp.config import Settings, get_settings
@@ -75,9 +76,12 @@ class Workspace:
         embedder: an embedder to use instead of the configured one (tests pass a fake).
     """
 
-    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None,
+                 tag_embedder: Embedder | None = None) -> None:
         self.settings = settings or get_settings()
         self._embedder = embedder
+        self._tag_embedder = tag_embedder
+        self._taggers: Any | None = None
         self._store: Store | None = None
         self._index: VectorIndex | None = None
         self._searcher: Searcher | None = None
@@ -92,6 +96,60 @@ class Workspace:
             self._embedder = load_embedder(self.settings.embedding_model,
                                            self.settings.embedding_backend)
         return self._embedder
+
+    @property
+    def tag_embedder(self) -> Embedder:
+        """The taggers' encoder (:attr:`Settings.tagging_model_spec`): the fine-tuned body
+        when one is shipped, else the search embedder itself (no second model in memory)."""
+        if self._tag_embedder is None:
+            spec = self.settings.tagging_model_spec
+            if spec == self.settings.embedding_model and self._embedder is not None:
+                self._tag_embedder = self._embedder
+            elif spec == self.settings.embedding_model:
+                self._tag_embedder = self.embedder
+            else:
+                self._tag_embedder = load_embedder(spec, self.settings.embedding_backend)
+        return self._tag_embedder
+
+    def taggers(self, build: bool = True, progress: Callable[[str], None] | None = None) -> Any:
+        """The loaded :class:`~nlp.tagging.suite.TaggerSuite` (loaded once; the API and the
+        CLI both take it from here).
+
+        Args:
+            build: train the missing schemes first (zero-shot without the data directory);
+                without it a missing model raises :class:`~nlp.errors.ModelNotFoundError`.
+        """
+        with self._lock:
+            if self._taggers is None:
+                self._taggers = self.load_taggers(build, progress)
+            return self._taggers
+
+    def load_taggers(self, build: bool = True,
+                     progress: Callable[[str], None] | None = None) -> Any:
+        """Load the newest saved taggers afresh (after a retrain), without caching them."""
+        from nlp.data import data_available
+        from nlp.errors import ModelNotFoundError
+        from nlp.tagging.registry import find_model
+        from nlp.tagging.suite import TaggerSuite
+        from nlp.taxonomy import SCHEMES, load_taxonomy
+
+        settings, embedder = self.settings, self.tag_embedder
+        data_dir = settings.data_dir if data_available(settings.data_dir) else None
+        taxonomy = load_taxonomy(settings.taxonomy_dir, data_dir)
+        if build:
+            # Only a missing or outdated model needs training code.
+            from nlp.training.trainers import ensure_models
+
+            paths = ensure_models(settings, embedder, progress=progress)
+        else:
+            found = {s: find_model(settings.model_dirs, s, embedder) for s in SCHEMES}
+            missing = sorted(s for s, path in found.items() if path is None)
+            if missing:
+                raise ModelNotFoundError(
+                    f"no {', '.join(missing)} tagger for embedding model {embedder.name!r} in "
+                    f"{str(settings.models_dir)!r}; run `wsis train`")
+            paths = {s: path for s, path in found.items() if path is not None}
+        return TaggerSuite.load(paths, embedder, taxonomy)
 
     @property
     def store(self) -> Store:

@@ -141,3 +141,38 @@ def database_url_postgresql(postgres_url: str) -> str:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     engine.dispose()
     return base.rsplit("/", 1)[0] + f"/{name}"
+
+
+# ---------------------------------------------------------------- taggers
+# Most tagger tests use zero-shot taggers built from the taxonomy with the hash embedder.
+
+
+@pytest.fixture(scope="session")
+def plain_taxonomy():
+    """Taxonomy without the data directory (SDG goals from built-in topics)."""
+    from nlp.taxonomy import load_taxonomy
+
+    return load_taxonomy(PROJECT_ROOT / "corpus" / "taxonomy", None)
+
+
+@pytest.fixture(scope="session")
+def zero_shot_paths(tmp_path_factory, hash_embedder, plain_taxonomy) -> dict[str, Path]:
+    from nlp.embed_cache import EmbeddingCache
+    from nlp.taxonomy import SCHEMES
+    from nlp.training.fit import zero_shot_calibration
+    from nlp.training.trainers import train_scheme
+
+    root = tmp_path_factory.mktemp("zs-models")
+    zs = zero_shot_calibration(EmbeddingCache(None, hash_embedder), plain_taxonomy, None)
+    return {
+        scheme: train_scheme(scheme, hash_embedder, plain_taxonomy, None, None,
+                             out_dir=root / scheme / "v1", zero_shot=zs).path
+        for scheme in SCHEMES
+    }
+
+
+@pytest.fixture(scope="session")
+def zero_shot_suite(zero_shot_paths, hash_embedder, plain_taxonomy):
+    from nlp.tagging.suite import TaggerSuite
+
+    return TaggerSuite.load(zero_shot_paths, hash_embedder, plain_taxonomy)

@@ -54,6 +54,6 @@ def test_inference_modules_load_without_training(module: str) -> None:
     code = (f"import sys, {module}; "
             "bad = [m for m in sys.modules if m.startswith('nlp.training') or m == 'torch'];"
             "print(bad); sys.exit(1 if bad else 0)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
                             cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr

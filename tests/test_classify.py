@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest_tagging import *
 
 from nlp.embed import HashEmbedder
 from nlp.errors import ManifestMismatchError, ModelNotFoundError
@@ -36,7 +35,9 @@ def test_every_label_present_scores_in_unit_interval_sorted(zero_shot_suite, pla
         "gdc": set(plain_taxonomy.ids("gdc", "objective")),
         "gdc_sections": set(plain_taxonomy.ids("gdc", "section")),
         "gdc_commitments": set(plain_taxonomy.ids("gdc", "commitment")),
+        "gdc_principles": set(plain_taxonomy.ids("gdc", "principle")),
     }
+    assert len(expected["gdc_commitments"]) == 125 and len(expected["gdc_principles"]) == 13
     for key, labels in expected.items():
         tags = result.tags[key]
         assert {t.label for t in tags} == labels

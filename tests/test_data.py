@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest_tagging import data_dir, needs_data
+from datahelp import data_dir, needs_data
 
 from nlp import data as datasets
 from nlp.config import get_settings

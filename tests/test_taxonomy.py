@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest_tagging import *
-from conftest_tagging import TAXONOMY_DIR, data_dir, needs_data
+from datahelp import TAXONOMY_DIR, data_dir, needs_data
 
 from nlp import data as datasets
 from nlp.config import get_settings

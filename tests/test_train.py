@@ -8,14 +8,13 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from conftest_tagging import *
-from conftest_tagging import data_dir, needs_data
+from datahelp import data_dir, needs_data
 
 from nlp.config import Settings
 from nlp.embed import HashEmbedder
+from nlp.embed_cache import EmbeddingCache
 from nlp.labelled import Example, FeedbackError, read_feedback
 from nlp.tagging.registry import find_model
-from nlp.training.cache import EmbeddingCache
 from nlp.training.fit import best_f1_threshold, calibrate_thresholds, fit_layer
 from nlp.training.trainers import ensure_models
 
@@ -83,8 +82,8 @@ def test_fit_layer_calibrates_on_out_of_fold_scores():
     # the thresholds were chosen on the out-of-fold scores, not on in-sample ones
     for j in range(4):
         own, _ = best_f1_threshold(fit.oof_proba[:, j], y[:, j])
-        expected = (40 * own + 10 * fit.scheme_threshold) / 50
-        assert layer.thresholds[j] == pytest.approx(expected)
+        expected = (40 * own + 10 * fit.scheme_threshold) / 50 + fit.decision.shift
+        assert layer.thresholds[j] == pytest.approx(np.clip(expected, 0.02, 0.98))
     accuracy = (layer.proba(x, texts).argmax(1) == y.argmax(1)).mean()
     assert accuracy > 0.9
 
@@ -179,13 +178,62 @@ def test_ensure_models_rebuilds_gdc_when_the_taxonomy_grows(tmp_path: Path, hash
                         embedding_model="hash:256")
     first = ensure_models(settings, hash_embedder, progress=lambda m: None)
     raw = yaml.safe_load((taxonomy_dir / "gdc.yaml").read_text())
-    raw["objectives"][0]["sections"][1]["commitments"] = [{
-        "id": "GDC-1.2.a", "summary": "Basic digital skills for all by 2030.",
-        "keywords": ["digital skills"], "sdgs": [4]}]
+    assert "GDC-1.2.z" not in Tagger.load(first["gdc"], hash_embedder).layers[
+        "gdc_commitments"].labels
+    raw["objectives"][0]["sections"][1]["commitments"].append({
+        "id": "GDC-1.2.z", "summary": "Basic digital skills for all by 2030.",
+        "keywords": ["digital skills"], "sdgs": [4]})
     (taxonomy_dir / "gdc.yaml").write_text(yaml.safe_dump(raw))
     messages: list[str] = []
     second = ensure_models(settings, hash_embedder, progress=messages.append)
     assert second == first
     assert any("gdc taxonomy changed" in m for m in messages)
     tagger = Tagger.load(second["gdc"], hash_embedder)
-    assert "GDC-1.2.a" in tagger.layers["gdc_commitments"].labels
+    assert "GDC-1.2.z" in tagger.layers["gdc_commitments"].labels
+
+
+def test_decision_rule_floor_threshold_and_cap():
+    from nlp.tagging.scoring import ScoringLayer
+
+    proba = np.array([[0.30, 0.20, 0.05], [0.9, 0.8, 0.7], [0.1, 0.05, 0.01]])
+    thresholds = np.array([0.5, 0.5, 0.5])
+    pred = ScoringLayer.apply_decision(proba, thresholds, floor=0.25, cap=2)
+    # row 0: the top label clears the floor though not its threshold; row 1: capped at two;
+    # row 2: nothing clears the floor
+    assert pred.tolist() == [[True, False, False], [True, True, False], [False, False, False]]
+    assert ScoringLayer.apply_decision(proba, thresholds).sum() == 3
+
+
+def test_decision_accuracy_counts_gold_and_strongest_wrong_labels():
+    from nlp.training.fit import decision_accuracy
+
+    y = np.array([[True, False, False], [True, True, False]])
+    proba = np.array([[0.9, 0.6, 0.1], [0.2, 0.8, 0.5]])
+    pred = np.array([[True, True, False], [False, True, False]])
+    # row 0: gold 0 predicted (right), strongest wrong label 1 predicted (wrong);
+    # row 1: gold 0 missed, gold 1 found; only one wrong label (2), not predicted (right)
+    assert decision_accuracy(proba, y, pred) == pytest.approx(3 / 5)
+
+
+def test_fit_decision_lowers_strict_thresholds_for_multi_label_text():
+    from nlp.training.fit import fit_decision
+
+    rng = np.random.default_rng(0)
+    y = rng.random((300, 6)) < 0.3
+    y[np.arange(300), rng.integers(0, 6, 300)] = True
+    proba = np.clip(np.where(y, 0.45, 0.1) + rng.normal(0, 0.05, y.shape), 0, 1)
+    decision = fit_decision(proba, y, np.full(6, 0.7), "micro_f1")
+    assert decision.shift < 0 or decision.floor > 0
+    assert decision.score > 0.9
+
+
+def test_source_folds_hold_out_each_big_source_whole():
+    from nlp.training.fit import source_folds
+
+    groups = ["a"] * 30 + ["b"] * 25 + ["tiny"] * 5
+    folds = source_folds(groups)
+    assert len(folds) == 2
+    for train, test in folds:
+        held = {groups[i] for i in test}
+        assert len(held) == 1 and held.isdisjoint({groups[i] for i in train})
+        assert "tiny" not in held

@@ -10,9 +10,11 @@ const KEYS = {
   gdc: { name: "Global Digital Compact objectives", cls: "gdc", scheme: "gdc" },
   gdc_sections: { name: "GDC sections", cls: "gdc", scheme: "gdc" },
   gdc_commitments: { name: "GDC commitments", cls: "gdc", scheme: "gdc" },
+  gdc_principles: { name: "GDC principles", cls: "gdc", scheme: "gdc" },
 };
 // Which keys the page shows, and in what order (sections are the in-between level of the GDC).
-const SHOWN_KEYS = ["action_lines", "sdgs", "sdg_targets", "gdc", "gdc_commitments"];
+const SHOWN_KEYS = ["action_lines", "sdgs", "sdg_targets", "gdc", "gdc_commitments",
+  "gdc_principles"];
 const SCHEME_CLASS = { "action-lines": "al", sdgs: "sdg", gdc: "gdc" };
 const STOPWORDS = new Set(("a an and are as at be by for from has have in is it its of on or " +
   "that the their this to was were will with we our us all any can not into more").split(" "));

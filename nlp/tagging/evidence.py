@@ -1,11 +1,51 @@
-"""Sentence spans and sentence vectors from one forward pass: the raw material of evidence."""
+"""Sentence and clause spans, and their vectors from one forward pass: the raw material of
+evidence."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+# Clause boundaries inside a long sentence: punctuation that separates clauses, or a
+# coordinating word after a comma ("..., and to protect children online").
+_CLAUSE_BREAK = re.compile(r"[;:]\s+|,\s+(?:and\s+|or\s+|while\s+|including\s+)?|\s+(?:and|or)\s+(?=to\s)")
+_WORD = re.compile(r"\w+")
+CLAUSE_MIN_SENTENCE_WORDS = 18
+CLAUSE_MIN_WORDS = 4
+
+
+def clause_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Clauses of the sentence ``text[start:end]``: pieces between clause breaks, each of at
+    least ``CLAUSE_MIN_WORDS`` words (shorter pieces join the next one). Empty for short
+    sentences or when there is only one clause."""
+    sentence = text[start:end]
+    if len(_WORD.findall(sentence)) < CLAUSE_MIN_SENTENCE_WORDS:
+        return []
+    pieces: list[tuple[int, int]] = []
+    begin = 0
+    for match in _CLAUSE_BREAK.finditer(sentence):
+        if len(_WORD.findall(sentence[begin:match.start()])) >= CLAUSE_MIN_WORDS:
+            pieces.append((begin, match.start()))
+            begin = match.end()
+    if pieces and len(_WORD.findall(sentence[begin:])) < CLAUSE_MIN_WORDS:
+        begin = pieces.pop()[0]  # a short tail joins the clause before it
+    pieces.append((begin, len(sentence.rstrip(" .;:,"))))
+    if len(pieces) < 2:
+        return []
+    return [(start + a, start + b) for a, b in pieces if b > a]
+
+
+def evidence_spans(text: str) -> list[tuple[int, int]]:
+    """Sentences of ``text`` and, for long sentences, their clauses: the spans whose scores
+    point at the words behind a tag. Sorted by start, then longest first."""
+    spans = []
+    for a, b in sentence_spans(text):
+        spans.append((a, b))
+        spans.extend(clause_spans(text, a, b))
+    return sorted(set(spans), key=lambda s: (s[0], -s[1]))
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -93,7 +133,7 @@ def encode_with_sentences(
     Returns:
         ``(text_vectors (n, d), [(sentence spans, sentence vectors (k, d)), ...])``.
     """
-    spans_per_text = [sentence_spans(t) for t in texts]
+    spans_per_text = [evidence_spans(t) for t in texts]
     pooled = _token_pooled(embedder, texts, spans_per_text, batch_size)
     if pooled is not None:
         return pooled

@@ -90,6 +90,8 @@ class ScoringLayer:
     thresholds: np.ndarray = field(default_factory=lambda: np.zeros(0))
     threshold_source: list[str] = field(default_factory=list)
     keywords: dict[str, list[str]] | None = None
+    floor: float = 0.0  # the top label is predicted when its score reaches the floor
+    cap: int = 0  # at most this many labels per text (0: no cap)
 
     def __post_init__(self) -> None:
         n = len(self.labels)
@@ -161,6 +163,25 @@ class ScoringLayer:
         vectors = np.asarray(vectors, dtype=np.float32)
         return _sigmoid(self.logits(vectors, texts))
 
+    @staticmethod
+    def apply_decision(proba: np.ndarray, thresholds: np.ndarray, floor: float = 0.0,
+                       cap: int = 0) -> np.ndarray:
+        """Labels whose score reaches their threshold, plus the top label when it reaches
+        ``floor`` (``floor <= 0``: no special rule), keeping the ``cap`` strongest."""
+        pred = proba >= thresholds
+        if floor > 0 and proba.shape[1]:
+            rows = np.arange(len(proba))
+            top = proba.argmax(axis=1)
+            pred[rows, top] |= proba[rows, top] >= floor
+        if cap and proba.shape[1] > cap:
+            rank = np.argsort(np.argsort(-proba, axis=1), axis=1)
+            pred &= rank < cap
+        return pred
+
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """Multi-label decisions for calibrated scores ``(n, L)``."""
+        return self.apply_decision(proba, self.thresholds, self.floor, self.cap)
+
     # --- persistence ----------------------------------------------------------------------
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
         out = {f"{prefix}.prototypes": self.prototypes.astype(np.float32),
@@ -186,6 +207,7 @@ class ScoringLayer:
             "mix_bias": float(self.mix_bias),
             "thresholds": {lab: round(float(t), 6) for lab, t in zip(self.labels, self.thresholds)},
             "threshold_source": dict(zip(self.labels, self.threshold_source)),
+            "decision": {"floor": round(float(self.floor), 6), "cap": int(self.cap)},
         }
 
     def extra_files(self) -> dict[str, Any]:
@@ -223,6 +245,8 @@ class ScoringLayer:
             thresholds=get("thresholds", np.float64),
             threshold_source=[config["threshold_source"][lab] for lab in config["labels"]],
             keywords=(extra or {}).get("keywords"),
+            floor=float(config.get("decision", {}).get("floor", 0.0)),
+            cap=int(config.get("decision", {}).get("cap", 0)),
         )
 
 

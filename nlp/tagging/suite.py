@@ -21,13 +21,16 @@ class TaggerSuite:
         self.taggers = taggers
         self.embedder = embedder
         self.taxonomy = taxonomy
+        self.paths: dict[str, Path] = {}
         for tagger in taggers.values():
             tagger.check_embedder(embedder)
 
     @classmethod
     def load(cls, paths: dict[str, Path], embedder: Any, taxonomy: Any | None = None) -> TaggerSuite:
-        return cls({scheme: Tagger.load(p, embedder) for scheme, p in paths.items()}, embedder,
-                   taxonomy)
+        suite = cls({scheme: Tagger.load(p, embedder) for scheme, p in paths.items()}, embedder,
+                    taxonomy)
+        suite.paths = {scheme: Path(p).resolve() for scheme, p in paths.items()}
+        return suite
 
     def tag(
         self, texts: Sequence[str], explain: bool = False, batch_size: int = 32

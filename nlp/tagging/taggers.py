@@ -136,11 +136,10 @@ class Tagger:
                     if sentence_vectors is not None and (predicted[i, j] or rank == 0):
                         spans, _ = sentence_vectors[i]
                         col = sentence_scores[i][key][1][:, j]
-                        top = np.argsort(-col)[:max_sentences]
                         sentences = tuple(
                             SentenceEvidence(spans[k][0], spans[k][1],
                                              text[spans[k][0] : spans[k][1]], float(col[k]))
-                            for k in top
+                            for k in _strongest_disjoint(spans, col, max_sentences)
                         )
                         keywords = tuple(keyword_hits.get(label, ()))
                         examples = self._nearest_examples(label, bank_sims, max_examples)
@@ -251,6 +250,20 @@ def _example_snippet(example_id: str) -> str:
     return example_snippet(example_id)
 
 
+def _strongest_disjoint(spans: Sequence[tuple[int, int]], scores: np.ndarray,
+                        limit: int) -> list[int]:
+    """Indices of the best-scoring spans that do not overlap a better one: a clause that
+    scores above its sentence is cited instead of it, and the other way round."""
+    chosen: list[int] = []
+    for k in np.argsort(-scores, kind="stable"):
+        a, b = spans[k]
+        if all(b <= spans[c][0] or a >= spans[c][1] for c in chosen):
+            chosen.append(int(k))
+            if len(chosen) == limit:
+                break
+    return chosen
+
+
 def _hierarchy_max(
     parent_labels: list[str],
     parent_scores: np.ndarray,
@@ -289,7 +302,7 @@ class ActionLineTagger(Tagger):
     ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
         layer = self.layers["action_lines"]
         proba = layer.proba(vectors, texts)
-        pred = proba >= layer.thresholds
+        pred = layer.decide(proba)
         column = {lab: j for j, lab in enumerate(layer.labels)}
         for i, text in enumerate(texts):
             for label, _, _ in action_line_references(text):
@@ -336,14 +349,14 @@ class SdgTagger(Tagger):
     ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
         goals = self.layers["sdgs"]
         g_proba = goals.proba(vectors, texts)
-        g_pred = g_proba >= goals.thresholds
+        g_pred = goals.decide(g_proba)
         out = {"sdgs": (list(goals.labels), g_proba, g_pred)}
         targets = self.layers.get("sdg_targets")
         if targets is not None and targets.labels:
             t_proba = targets.proba(vectors, texts)
             goal_col = {lab: j for j, lab in enumerate(goals.labels)}
             parents = np.array([goal_col[t.split(".")[0]] for t in targets.labels])
-            t_pred = (t_proba >= targets.thresholds) & g_pred[:, parents]
+            t_pred = targets.decide(t_proba) & g_pred[:, parents]
             out["sdg_targets"] = (list(targets.labels), t_proba, t_pred)
         else:
             empty = np.zeros((vectors.shape[0], 0))
@@ -358,34 +371,43 @@ class SdgTagger(Tagger):
 
 
 class GdcTagger(Tagger):
-    """Global Digital Compact objectives, sections and commitments (zero-shot).
+    """Global Digital Compact objectives, sections, commitments and cross-cutting principles.
 
-    A section scores at least as high as its best commitment and an objective at least as high
-    as its best section, so sections with no commitments yet are scored from their titles and
-    new commitments in ``gdc.yaml`` lift their section and objective once the model is rebuilt.
+    Commitments carry the decisions: a section is predicted when one of its commitments is,
+    an objective when one of its sections is, and each scores at least as high as its best
+    child. Principles are a separate level (a passage can invoke one under any objective).
     """
 
     scheme = GDC
-    keys = ("gdc", "gdc_sections", "gdc_commitments")
+    keys = ("gdc", "gdc_sections", "gdc_commitments", "gdc_principles")
 
     def score_vectors(
         self, vectors: np.ndarray, texts: Sequence[str]
     ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
-        obj, sec, com = (self.layers[k] for k in self.keys)
+        obj, sec, com = (self.layers[k] for k in self.keys[:3])
         parent_of: dict[str, str] = self.manifest.get("parents", {})
         o_p, s_p, c_p = (obj.proba(vectors, texts), sec.proba(vectors, texts),
                          com.proba(vectors, texts))
-        o_y, s_y, c_y = o_p >= obj.thresholds, s_p >= sec.thresholds, c_p >= com.thresholds
-        s_p, s_y = _hierarchy_max(sec.labels, s_p, s_y, com.labels, c_p, c_y, parent_of)
-        o_p, o_y = _hierarchy_max(obj.labels, o_p, o_y, sec.labels, s_p, s_y, parent_of)
-        return {
+        c_y = com.decide(c_p)
+        s_p, s_y = _hierarchy_max(sec.labels, s_p, np.zeros_like(s_p, bool), com.labels, c_p,
+                                  c_y, parent_of)
+        o_p, o_y = _hierarchy_max(obj.labels, o_p, np.zeros_like(o_p, bool), sec.labels, s_p,
+                                  s_y, parent_of)
+        out = {
             "gdc": (list(obj.labels), o_p, o_y),
             "gdc_sections": (list(sec.labels), s_p, s_y),
             "gdc_commitments": (list(com.labels), c_p, c_y),
         }
+        principles = self.layers.get("gdc_principles")
+        if principles is not None:
+            p_p = principles.proba(vectors, texts)
+            out["gdc_principles"] = (list(principles.labels), p_p, principles.decide(p_p))
+        return out
 
     def thresholds(self, key: str) -> dict[str, float]:
-        layer = self.layers[key]
+        layer = self.layers.get(key)
+        if layer is None:
+            return {}
         return dict(zip(layer.labels, map(float, layer.thresholds)))
 
 

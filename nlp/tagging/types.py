@@ -70,7 +70,8 @@ class LabelScore:
 @dataclass(frozen=True)
 class TextTags:
     """Every label of every requested scheme for one text, keyed like the ``wsis tag`` contract
-    (``action_lines``, ``sdgs``, ``sdg_targets``, ``gdc``, ``gdc_sections``, ``gdc_commitments``).
+    (``action_lines``, ``sdgs``, ``sdg_targets``, ``gdc``, ``gdc_sections``, ``gdc_commitments``,
+    ``gdc_principles``).
     Each list holds every label of that key, sorted by score descending."""
 
     text: str

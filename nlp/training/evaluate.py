@@ -94,7 +94,7 @@ def _run_systems(
         fit = fit_layer(ids, train_vectors, train_y, protos, train_texts, components,
                         calibrate=calibrate, keywords=keywords)
         proba[system] = fit.layer.proba(test_vectors, test_texts)
-        pred[system] = proba[system] >= fit.layer.thresholds
+        pred[system] = fit.layer.decide(proba[system])
         if system == "trained":
             info["mix"] = {k: round(v, 3) for k, v in fit.layer.mix.items()}
     return proba, pred, info
@@ -152,7 +152,7 @@ def evaluate_action_lines(
 ) -> dict[str, Any]:
     """Action Lines on the WSIS Prizes 2021 projects (18 classes), k-fold."""
     from nlp.labelled import action_line_examples
-    from nlp.training.cache import EmbeddingCache
+    from nlp.embed_cache import EmbeddingCache
     from nlp.training.fit import build_prototypes
 
     cache = EmbeddingCache(cache_dir, embedder)
@@ -181,7 +181,7 @@ def evaluate_sdgs(
 ) -> dict[str, Any]:
     """SDG goals on the SDG sentences: k-fold, plus train-without-sentences (cross-source)."""
     from nlp.labelled import calibration_mask, label_matrix, sdg_goal_examples
-    from nlp.training.cache import EmbeddingCache
+    from nlp.embed_cache import EmbeddingCache
     from nlp.training.fit import build_prototypes
     from nlp.training.trainers import sdg_goal_keywords
 

@@ -1,0 +1,57 @@
+"""Evidence spans: sentences, and the clauses of long sentences, with exact offsets."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nlp.tagging.evidence import clause_spans, evidence_spans
+from nlp.tagging.taggers import _strongest_disjoint
+
+LONG = ("We commit to connect every school and hospital to the Internet by 2030, to train "
+        "teachers in digital skills, and to protect children online through national child "
+        "online protection strategies. Short one.")
+
+
+def test_long_sentence_yields_its_clauses_with_exact_offsets() -> None:
+    spans = evidence_spans(LONG)
+    texts = [LONG[a:b] for a, b in spans]
+    assert texts[0].startswith("We commit") and texts[0].endswith("strategies.")
+    assert "We commit to connect every school and hospital to the Internet by 2030" in texts
+    assert "to train teachers in digital skills" in texts
+    assert ("to protect children online through national child online protection strategies"
+            in texts)
+    assert "Short one." in texts
+    for a, b in spans:
+        assert LONG[a:b] == LONG[a:b].strip() and b > a
+
+
+def test_short_sentences_and_single_clauses_are_not_split() -> None:
+    text = "Universal connectivity, for all. It matters."
+    assert clause_spans(text, 0, 32) == []
+    assert evidence_spans(text) == [(0, 32), (33, 44)]
+
+
+def test_a_short_tail_joins_the_clause_before_it() -> None:
+    text = ("Member states will strengthen national cybersecurity capacity and response teams "
+            "across all regions, notably CERTs.")
+    clauses = [text[a:b] for a, b in clause_spans(text, 0, len(text))]
+    assert clauses == [] or all(len(c.split()) >= 4 for c in clauses)
+
+
+def test_strongest_disjoint_prefers_the_best_scoring_of_overlapping_spans() -> None:
+    spans = [(0, 100), (0, 40), (42, 100), (101, 120)]
+    # the clause (42, 100) beats its sentence: the sentence and its other clause overlap it
+    scores = np.array([0.5, 0.2, 0.9, 0.4])
+    assert _strongest_disjoint(spans, scores, 3) == [2, 3, 1]
+    scores = np.array([0.9, 0.2, 0.5, 0.4])
+    assert _strongest_disjoint(spans, scores, 3) == [0, 3]
+
+
+def test_tag_evidence_cites_clauses_of_one_long_sentence(zero_shot_suite) -> None:
+    result = zero_shot_suite.tag([LONG], explain=True)[0]
+    cited = {(s.start, s.end) for tags in result.tags.values() for t in tags
+             for s in t.sentences}
+    assert cited, "no evidence at all"
+    for a, b in cited:
+        assert (a, b) in set(evidence_spans(LONG))
+    assert any(b - a < 150 for a, b in cited), "only whole sentences are cited"
