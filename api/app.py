@@ -29,7 +29,7 @@ from api.routes import documents, feedback, meta, models, search, tag
 from api.security import load_or_create_token
 from api.service import BadRequest, NotFound
 from api.tagging import TaggersUnavailable, TaggingService
-from nlp import feedback as fb
+from nlp import jobs
 from nlp.config import Settings, get_settings
 from nlp.errors import (
     DocumentError,
@@ -164,8 +164,7 @@ def _build_context(settings: Settings, workspace: Workspace | None) -> ApiContex
             f"{workspace.settings.corpus_dir} and indexed)")
         update = workspace.ensure_ready()
         say(f"index version {update.version}: {update.passage_count} passages")
-        fb.create_tables(workspace.store)
-        interrupted = fb.fail_interrupted_jobs(workspace.store)
+        interrupted = jobs.fail_interrupted_jobs(workspace.store)
         if interrupted:
             say(f"{interrupted} background job(s) were interrupted by the last shutdown")
         if tagging.load(build=True):

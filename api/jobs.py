@@ -1,7 +1,7 @@
 """Retraining the taggers with reviewer feedback, as a background job.
 
 One retrain runs at a time, in a daemon thread so a server shutdown never waits on it. Its
-status lives in the ``jobs`` table; a job the server was stopped in the middle of is marked
+status lives in the ``jobs`` table (:mod:`nlp.jobs`); a job the server was stopped in the middle of is marked
 failed at the next start (new models are written atomically, so nothing half-written is used).
 """
 
@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nlp import feedback as fb
+from nlp import jobs
 from nlp.config import Settings
 from nlp.embed import Embedder
 from nlp.errors import WsisError
@@ -29,7 +30,7 @@ RETRAIN = "retrain"
 class JobConflict(WsisError):
     """A retrain is already queued or running."""
 
-    def __init__(self, job: fb.Job) -> None:
+    def __init__(self, job: jobs.Job) -> None:
         super().__init__(f"A retrain is already {job.status} (job {job.id})")
         self.job = job
 
@@ -91,13 +92,13 @@ class Retrainer:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def active(self) -> fb.Job | None:
-        for job in fb.list_jobs(self.store, kind=RETRAIN, limit=5):
+    def active(self) -> jobs.Job | None:
+        for job in jobs.list_jobs(self.store, kind=RETRAIN, limit=5):
             if job.status in ("queued", "running"):
                 return job
         return None
 
-    def submit(self, evaluate: bool = False) -> fb.Job:
+    def submit(self, evaluate: bool = False) -> jobs.Job:
         """Queue a retrain and start it.
 
         Raises:
@@ -109,7 +110,7 @@ class Retrainer:
             current = self.active()
             if current is not None:
                 raise JobConflict(current)
-            job = fb.create_job(self.store, RETRAIN, {
+            job = jobs.create_job(self.store, RETRAIN, {
                 "feedback_count": fb.count_feedback(self.store), "evaluate": evaluate})
             self._thread = threading.Thread(target=self._run, args=(job.id, evaluate),
                                             name=f"wsis-retrain-{job.id[:8]}", daemon=True)
@@ -117,11 +118,11 @@ class Retrainer:
             return job
 
     def _run(self, job_id: str, evaluate: bool) -> None:
-        fb.start_job(self.store, job_id, "training taggers with feedback")
+        jobs.start_job(self.store, job_id, "training taggers with feedback")
 
         def progress(message: str) -> None:
             log.info("retrain %s: %s", job_id[:8], message)
-            fb.update_job_message(self.store, job_id, message)
+            jobs.update_job_message(self.store, job_id, message)
 
         try:
             result = self._train(self.settings, self._embedder(), self.store, job_id,
@@ -129,10 +130,10 @@ class Retrainer:
             self._on_success()
         except Exception as exc:  # a failed job is reported, never raised into the server
             log.exception("retrain job %s failed", job_id)
-            fb.finish_job(self.store, job_id, ok=False,
+            jobs.finish_job(self.store, job_id, ok=False,
                           message=f"failed: {type(exc).__name__}: {exc}")
             return
-        fb.finish_job(self.store, job_id, ok=True, message="new models are live", result=result)
+        jobs.finish_job(self.store, job_id, ok=True, message="new models are live", result=result)
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the running job (if any) ends; for tests and orderly shutdown."""

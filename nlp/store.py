@@ -1,8 +1,10 @@
-"""Durable storage for documents and passages (SQLite by default, PostgreSQL by URL).
+"""Durable storage: documents, passages, reviewer feedback and background jobs (SQLite by
+default, PostgreSQL by URL).
 
 The store is the source of truth; the FAISS index under ``home/index`` is derived from it and
 can always be rebuilt. SQLite runs in WAL mode with synchronous=FULL, so an acknowledged
-write survives a crash.
+write survives a crash. Every table is defined here and :meth:`Store.create_all` creates them
+all; :mod:`nlp.feedback` and :mod:`nlp.jobs` hold the functions that read and write theirs.
 """
 
 from __future__ import annotations
@@ -58,6 +60,44 @@ passages_table = Table(
     Column("text", Text, nullable=False),
 )
 
+# Rows are only ever inserted (see nlp.feedback); each keeps a copy of the text it judged.
+feedback_table = Table(
+    "feedback", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("passage_id", String(96), nullable=True, index=True),  # no FK: outlives documents
+    Column("doc_id", String(64), nullable=True, index=True),
+    Column("text", Text, nullable=False),
+    Column("scheme", String(32), nullable=False),
+    Column("label", String(64), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("score", Text, nullable=False, default=""),  # the model's score when judged, if any
+    Column("note", Text, nullable=False, default=""),
+    Column("author", Text, nullable=False, default=""),
+)
+
+jobs_table = Table(
+    "jobs", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("started", DateTime(timezone=True), nullable=True),
+    Column("finished", DateTime(timezone=True), nullable=True),
+    Column("message", Text, nullable=False, default=""),
+    Column("params", Text, nullable=False, default="{}"),
+    Column("result", Text, nullable=False, default="{}"),
+)
+
+
+def iso_utc(value: datetime | None) -> str | None:
+    """A stored timestamp as ISO 8601 in UTC (to the second); ``None`` stays ``None``."""
+    if value is None:
+        return None
+    if value.tzinfo is None:  # SQLite hands back naive datetimes; we only ever store UTC
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat(timespec="seconds")
+
 
 def make_engine(url: str) -> Engine:
     """Engine for ``url``; for SQLite, create the folder and turn on WAL + foreign keys."""
@@ -80,11 +120,18 @@ def make_engine(url: str) -> Engine:
 
 
 class Store:
-    """Documents and passages. Other tables (feedback, jobs) register on :data:`metadata`."""
+    """Documents and passages; feedback and jobs through :mod:`nlp.feedback`, :mod:`nlp.jobs`.
+
+    Opening a store creates any missing table.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        self.create_all()
+
+    def create_all(self) -> None:
+        """Create every missing table (documents, passages, feedback, jobs); idempotent."""
         metadata.create_all(self.engine)
 
     @contextmanager

@@ -913,14 +913,14 @@ def test_everything_survives_a_restart(tmp_path: Path, models_dir: Path) -> None
 
 
 def test_a_job_cut_off_by_shutdown_is_marked_failed(tmp_path: Path, models_dir: Path) -> None:
-    from nlp import feedback as fb
+    from nlp import jobs
     from nlp.store import Store
 
     settings = make_settings(tmp_path / "home", models_dir,
                              corpus_dir=small_corpus(tmp_path / "c"))
     store = Store(settings.db_url)
-    job = fb.create_job(store, "retrain")
-    fb.start_job(store, job.id)
+    job = jobs.create_job(store, "retrain")
+    jobs.start_job(store, job.id)
     store.close()
     test_client, _ = open_app(settings)
     with test_client:

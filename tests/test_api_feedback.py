@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from nlp import feedback as fb
+from nlp import jobs
 from nlp.store import Store
 
 
 @pytest.fixture()
 def store(database_url: str) -> Store:
     opened = Store(database_url)
-    fb.create_tables(opened)
     yield opened
     opened.close()
 
@@ -106,26 +106,26 @@ def test_training_examples_are_readable_by_the_trainer(store: Store, tmp_path: P
 
 
 def test_job_lifecycle(store: Store) -> None:
-    job = fb.create_job(store, "retrain", {"feedback_count": 3})
+    job = jobs.create_job(store, "retrain", {"feedback_count": 3})
     assert job.status == "queued" and job.params == {"feedback_count": 3}
-    fb.start_job(store, job.id)
-    assert fb.get_job(store, job.id).status == "running"
-    fb.finish_job(store, job.id, ok=True, message="done", result={"version": "v2"})
-    done = fb.get_job(store, job.id)
+    jobs.start_job(store, job.id)
+    assert jobs.get_job(store, job.id).status == "running"
+    jobs.finish_job(store, job.id, ok=True, message="done", result={"version": "v2"})
+    done = jobs.get_job(store, job.id)
     assert done.status == "succeeded" and done.result == {"version": "v2"}
     assert done.started and done.finished
-    assert fb.get_job(store, "0" * 32) is None
-    assert [j.id for j in fb.list_jobs(store, kind="retrain")] == [job.id]
-    assert fb.list_jobs(store, kind="other") == []
+    assert jobs.get_job(store, "0" * 32) is None
+    assert [j.id for j in jobs.list_jobs(store, kind="retrain")] == [job.id]
+    assert jobs.list_jobs(store, kind="other") == []
 
 
 def test_interrupted_jobs_are_failed(store: Store) -> None:
-    running = fb.create_job(store, "retrain")
-    fb.start_job(store, running.id)
-    queued = fb.create_job(store, "retrain")
-    finished = fb.create_job(store, "retrain")
-    fb.finish_job(store, finished.id, ok=True, message="ok")
-    assert fb.fail_interrupted_jobs(store) == 2
-    assert fb.get_job(store, running.id).status == "failed"
-    assert "interrupted" in fb.get_job(store, queued.id).message
-    assert fb.get_job(store, finished.id).status == "succeeded"
+    running = jobs.create_job(store, "retrain")
+    jobs.start_job(store, running.id)
+    queued = jobs.create_job(store, "retrain")
+    finished = jobs.create_job(store, "retrain")
+    jobs.finish_job(store, finished.id, ok=True, message="ok")
+    assert jobs.fail_interrupted_jobs(store) == 2
+    assert jobs.get_job(store, running.id).status == "failed"
+    assert "interrupted" in jobs.get_job(store, queued.id).message
+    assert jobs.get_job(store, finished.id).status == "succeeded"

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from api.jobs import JobConflict, Retrainer
-from nlp import feedback as fb
+from nlp import jobs
 from nlp.store import Store
 
 
@@ -32,7 +32,7 @@ def test_a_second_worker_cannot_start_a_parallel_retrain(settings) -> None:
     release.set()
     first.wait(30)
     assert calls == [job.id]
-    assert fb.get_job(store, job.id).status == "succeeded"
+    assert jobs.get_job(store, job.id).status == "succeeded"
     second.submit()  # free again once the first has finished
     second.wait(30)
     store.close()

@@ -8,6 +8,7 @@ from api.deps import Context, ReadAccess, WriteAccess
 from api.jobs import RETRAIN
 from api.schemas import JobOut, ModelsResponse, RetrainRequest
 from nlp import feedback as fb
+from nlp import jobs
 
 router = APIRouter(prefix="/v1", tags=["models"], dependencies=[ReadAccess])
 
@@ -17,7 +18,7 @@ def models(ctx: Context) -> dict:
     store = ctx.workspace.store
     return {"available": ctx.tagging.available, "reason": ctx.tagging.reason,
             "models": ctx.tagging.models(), "feedback_count": fb.count_feedback(store),
-            "jobs": [j.to_dict() for j in fb.list_jobs(store, kind=RETRAIN, limit=10)]}
+            "jobs": [j.to_dict() for j in jobs.list_jobs(store, kind=RETRAIN, limit=10)]}
 
 
 @router.post("/models/retrain", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut,
@@ -32,7 +33,7 @@ def retrain(ctx: Context, body: RetrainRequest | None = None) -> dict:
 
 @router.get("/jobs/{job_id}", response_model=JobOut, summary="Status of a background job")
 def job(ctx: Context, job_id: str = Path(..., pattern=r"^[0-9a-f]{32}$")) -> dict:
-    found = fb.get_job(ctx.workspace.store, job_id)
+    found = jobs.get_job(ctx.workspace.store, job_id)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No job {job_id!r}")
     return found.to_dict()
