@@ -18,10 +18,12 @@ import fcntl
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+STALE_SECONDS = 3600  # a temp or old dir untouched this long was left by a crashed writer
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2  # renameat2 flag: swap two existing paths in one step (Linux >= 3.15)
 _exchange_supported = True
@@ -56,6 +58,22 @@ def temp_sibling(path: str | Path, tag: str = "tmp") -> Path:
     ``.<name>.<tag>-<pid>-<random>``. Hidden, so globs over published names skip it."""
     path = Path(path)
     return path.with_name(f".{path.name}.{tag}-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def remove_stale(path: str | Path, max_age: float = STALE_SECONDS) -> int:
+    """Delete temporary and old siblings of ``path`` that a crashed writer left behind
+    (untouched for ``max_age`` seconds); returns how many went."""
+    path = Path(path)
+    removed = 0
+    for pattern in (f".{path.name}.tmp-*", f".{path.name}.old-*"):
+        for leftover in path.parent.glob(pattern):
+            try:
+                if time.time() - leftover.lstat().st_mtime > max_age:
+                    shutil.rmtree(leftover, ignore_errors=True)
+                    removed += 1
+            except FileNotFoundError:  # its writer finished or another cleaner got there
+                continue
+    return removed
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -117,7 +135,7 @@ def atomic_dir(path: str | Path, *, replace: bool = True) -> Iterator[Path]:
     When the block ends normally every file and directory in it is fsynced, it is renamed to
     ``path`` and the parent directory is fsynced; a previous ``path`` is deleted only after
     the rename. When the block raises, the temporary directory is removed and ``path`` is left
-    as it was.
+    as it was. Leftovers of writers that crashed over an hour ago are cleared first.
 
     Args:
         path: where the directory should appear (parents are created).
@@ -129,6 +147,7 @@ def atomic_dir(path: str | Path, *, replace: bool = True) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(path)
     tmp = temp_sibling(path)
     tmp.mkdir(mode=0o755)
     previous: list[Path] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import threading
 import time
 from pathlib import Path
@@ -80,6 +81,18 @@ def test_an_exception_inside_keeps_the_old_directory_and_no_temp_dirs(tmp_path: 
         raise RuntimeError("disk full")
     assert {(path / name).read_text() for name in PARTS} == {"old-0"}
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_leftovers_of_a_crashed_writer_are_cleared_after_an_hour(tmp_path: Path) -> None:
+    path = tmp_path / "model"
+    stale, fresh = tmp_path / ".model.tmp-1-dead", tmp_path / ".model.tmp-2-busy"
+    for leftover in (stale, fresh):
+        leftover.mkdir()
+        (leftover / "a.txt").write_text("partial")
+    hour_ago = time.time() - fsutil.STALE_SECONDS - 60
+    os.utime(stale, (hour_ago, hour_ago))
+    _save(path, "new", 1)
+    assert not stale.exists() and fresh.exists()  # a running writer's temp dir is left alone
 
 
 def test_without_replace_an_existing_directory_is_kept(tmp_path: Path) -> None:
