@@ -57,7 +57,10 @@ def timed(fn, repeats: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="all-MiniLM-L6-v2")
+    parser.add_argument("--model", default="auto",
+                        help="the taggers' encoder: 'auto' (the shipped fine-tuned body), a "
+                             "model directory, or 'hash:256'")
+    parser.add_argument("--backend", default=None, help="torch or onnx (default: settings)")
     parser.add_argument("--passages", type=int, default=120)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -66,15 +69,16 @@ def main() -> None:
     if args.smoke:
         args.model, args.repeats, args.passages = "hash:256", 1, 40
 
-    import torch
-
     from nlp.config import get_settings
-    from nlp.embed import load_embedder
-    from nlp.training.trainers import load_suite
+    from nlp.workspace import Workspace
 
-    settings = get_settings()
-    embedder = load_embedder(args.model, settings.embedding_backend)
-    suite = load_suite(settings, embedder)
+    updates = {"tagging_model": args.model}
+    if args.backend:
+        updates["embedding_backend"] = args.backend
+    settings = get_settings().model_copy(update=updates)
+    workspace = Workspace(settings)
+    embedder = workspace.tag_embedder
+    suite = workspace.taggers(build=True)
     texts = passages(args.passages)
     words = statistics.mean(len(t.split()) for t in texts)
     bs = args.batch_size
@@ -89,13 +93,14 @@ def main() -> None:
         runs["tag + evidence"] += timed(lambda: suite.tag(texts, explain=True, batch_size=bs), 1)
     rate = {k: len(texts) / min(v) for k, v in runs.items()}
     result = {
-        "machine": {**machine(), "torch_threads": str(torch.get_num_threads())},
+        "machine": {**machine(), "threads": str(getattr(embedder, "threads", "torch default"))},
         "settings": {"model": embedder.name, "backend": settings.embedding_backend,
                      "batch_size": bs, "passages": len(texts), "mean_words": round(words, 1),
                      "repeats": args.repeats, "schemes": sorted(suite.taggers)},
         "passages_per_s": {k: round(v, 2) for k, v in rate.items()},
         "ratio_to_encoder": {k: round(v / rate["encoder"], 3) for k, v in rate.items()},
         "seconds": {k: [round(x, 3) for x in v] for k, v in runs.items()},
+        "load_after": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
     print(json.dumps(result, indent=2))
     if args.smoke:
@@ -105,8 +110,8 @@ def main() -> None:
     m, s = result["machine"], result["settings"]
     lines = [
         "# Tagging throughput", "",
-        (f"Machine: {m['cpu']}, nproc {m['nproc']}, torch threads {m['torch_threads']}, "
-         f"load before run {m['load_before']}; Python {m['python']}."),
+        (f"Machine: {m['cpu']}, nproc {m['nproc']}, encoder threads {m['threads']}, "
+         f"load before run {m['load_before']}, after {result['load_after']}; Python {m['python']}."),
         (f"Settings: model `{s['model']}` ({s['backend']}), batch size {s['batch_size']}, "
          f"{s['passages']} passages of the founding documents (mean {s['mean_words']} words), "
          f"best of {s['repeats']} runs; schemes {', '.join(s['schemes'])}."), "",

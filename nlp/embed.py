@@ -107,6 +107,7 @@ class SentenceTransformerEmbedder:
         self.path = path
         self.name = BUNDLED_MODEL if model == BUNDLED_MODEL else path.name
         self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        self.model.float()  # fine-tuned bodies are shipped as fp16; CPUs compute in fp32
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dimension = int(get_dim())
 

@@ -259,7 +259,7 @@ def export_onnx(
 
     model = AutoModel.from_pretrained(
         str(layout["transformer_dir"]), attn_implementation="eager", local_files_only=True
-    ).eval()
+    ).float().eval()  # weights may be shipped as fp16 (models/encoders/): export in fp32
     # Eager attention, not SDPA: the SDPA graph exported by dynamo ran 2.5x slower in ONNX
     # Runtime on this project's CPUs, the eager one as fast as torch or faster.
     accepted = inspect.signature(model.forward).parameters

@@ -146,6 +146,7 @@ class LayerFit:
     oof_components: dict[str, np.ndarray] = field(default_factory=dict)
     decision: Any = None  # the fitted Decision (floor, cap, threshold shift)
     calibration_mask: np.ndarray | None = None  # rows the stacker and decision were fitted on
+    y: np.ndarray | None = None  # the training labels, row-aligned with oof_proba
 
 
 def fit_stacker(
@@ -221,7 +222,9 @@ def decision_accuracy(proba: np.ndarray, y: np.ndarray, pred: np.ndarray) -> flo
     return correct / total if total else 0.0
 
 
-def _objective(name: str, proba: np.ndarray, y: np.ndarray, pred: np.ndarray) -> float:
+def _objective(name: Any, proba: np.ndarray, y: np.ndarray, pred: np.ndarray) -> float:
+    if callable(name):
+        return float(name(proba, y, pred))
     if name == "decision_accuracy":
         return decision_accuracy(proba, y, pred)
     tp = float((pred & y).sum())
@@ -229,7 +232,7 @@ def _objective(name: str, proba: np.ndarray, y: np.ndarray, pred: np.ndarray) ->
 
 
 def fit_decision(
-    proba: np.ndarray, y: np.ndarray, thresholds: np.ndarray, objective: str = "micro_f1",
+    proba: np.ndarray, y: np.ndarray, thresholds: np.ndarray, objective: Any = "micro_f1",
 ) -> Decision:
     """Choose the top-label floor, a shift of every label's threshold and a cap on labels per
     text on held-out scores (the caller passes out-of-source or out-of-fold predictions).
@@ -246,7 +249,7 @@ def fit_decision(
                 pred = ScoringLayer.apply_decision(proba, shifted, float(floor), cap)
                 score = _objective(objective, proba, y, pred)
                 if best is None or score > best.score + 1e-9:
-                    best = Decision(shifted, float(floor), cap, shift, objective, score)
+                    best = Decision(shifted, float(floor), cap, shift, str(getattr(objective, "__name__", objective)), score)
     assert best is not None
     return best
 
@@ -358,7 +361,7 @@ def fit_layer(
     if "prototype" not in mix:
         layer.proto_center = np.zeros(0, np.float32)
         layer.proto_spread = np.ones(0, np.float32)
-    return LayerFit(layer, proba, scheme_t, oof, decision, mask)
+    return LayerFit(layer, proba, scheme_t, oof, decision, mask, y)
 
 
 # --------------------------------------------------------------------------------------------

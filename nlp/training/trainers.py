@@ -360,6 +360,33 @@ def train_gdc(
 TRAINERS = {ACTION_LINES: train_action_lines, SDGS: train_sdgs, GDC: train_gdc}
 
 
+def _tune_on_gold(result: TrainResult, cache: EmbeddingCache, gold: Sequence[Any]) -> None:
+    """Refit each gold-labelled layer's floor, threshold shift and cap on the gold passages
+    (see :mod:`nlp.training.tune`) and record the rule in the manifest."""
+    from nlp.training.tune import fit_gold_decisions
+
+    held = None
+    fit = result.fits.get("sdgs")
+    if fit is not None and fit.calibration_mask is not None and fit.y is not None:
+        held = (fit.oof_proba[fit.calibration_mask], fit.y[fit.calibration_mask])
+    fitted = fit_gold_decisions(result.tagger, cache.encode([g.text for g in gold]), gold, held)
+    result.tagger.manifest["decision_rule"] = {
+        key: {"floor": round(f.decision.floor, 4), "threshold_shift": f.decision.shift,
+              "cap": f.decision.cap, "objective": f.decision.objective,
+              "objective_value": round(f.decision.score, 4), "gold_passages": f.n_passages}
+        for key, f in fitted.items()}
+
+
+def default_gold() -> list[Any]:
+    """The repository's gold passages (``corpus/gold/``), or none when the file is missing."""
+    from nlp.training.gold import GoldSetError, load_gold
+
+    try:
+        return load_gold()
+    except (GoldSetError, FileNotFoundError, OSError):
+        return []
+
+
 def train_scheme(
     scheme: str,
     embedder: Any,
@@ -370,6 +397,7 @@ def train_scheme(
     out_dir: Path | None = None,
     metrics: dict[str, Any] | None = None,
     zero_shot: ZeroShotCalibration | None = None,
+    gold: Sequence[Any] | None = None,
 ) -> TrainResult:
     """Train one scheme's tagger; save it to ``out_dir`` when given.
 
@@ -387,6 +415,8 @@ def train_scheme(
         raise ValueError(f"Scheme {scheme!r} is not one of {SCHEMES}")
     cache = EmbeddingCache(cache_dir, embedder)
     result = TRAINERS[scheme](cache, taxonomy, data_dir, feedback, zero_shot)
+    if gold:
+        _tune_on_gold(result, cache, gold)
     if metrics:
         result.tagger.manifest["metrics"] = metrics
     result.tagger.manifest["n_feedback_examples"] = len(feedback)
@@ -457,6 +487,7 @@ def ensure_models(
     zs = zero_shot_calibration(EmbeddingCache(cache_dir, embedder), taxonomy, data_dir)
     for scheme, out in todo.items():
         result = train_scheme(scheme, embedder, taxonomy, data_dir, cache_dir, out_dir=out,
+                              gold=default_gold(),
                               zero_shot=zs)
         assert result.path is not None
         paths[scheme] = result.path
@@ -521,6 +552,7 @@ def run_training(
         say(f"[{scheme}] training ...")
         out = Path(settings.models_dir) / scheme / (version or default_version(embedder))
         result = train_scheme(scheme, embedder, taxonomy, data_dir, cache_dir, feedback[scheme],
+                              gold=default_gold(),
                               out_dir=out, metrics=metrics, zero_shot=zs)
         summary["models"][scheme] = str(result.path)
         say(f"[{scheme}] saved {result.path}")
