@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from api.schemas import Filters
-from api.tagging import PassageTagTable, TaggingService
+from api.tagging import TaggingService
 from nlp.errors import WsisError
 from nlp.index import VectorIndex
 from nlp.search import Rows, SearchFilters
@@ -118,9 +118,10 @@ def document_detail(workspace: Workspace, tagging: TaggingService, doc_id: str,
                               "summary": None, "passage_list": []}
     tags: dict[str, Any] = {}
     if tagging.available and indexed:
-        table: PassageTagTable = tagging.passage_table(index)
+        table = tagging.passage_table(index)
         rows = [index.row(p.id) for p in indexed]
-        detail["summary"] = table.summary(rows, [p.id for p in indexed], tagging.titles())
+        summary = table.summary(rows, [p.id for p in indexed], tagging.titles())
+        detail["summary"] = {key: [s.to_dict() for s in labels] for key, labels in summary.items()}
         tags = {p.id: table.brief(r) for p, r in zip(indexed, rows)}
     if with_passages:
         detail["passage_list"] = [

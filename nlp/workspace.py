@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from nlp.chunk import Chunker
 from nlp.config import Settings, get_settings
@@ -29,6 +29,10 @@ from nlp.load import load_paths, parse_bytes
 from nlp.search import Searcher, SearchFilters
 from nlp.store import Store
 from nlp.types import Document, DocumentMeta, Hit
+
+if TYPE_CHECKING:
+    from nlp.tagging.suite import TaggerSuite
+    from nlp.taxonomy import Taxonomy
 
 
 @dataclass
@@ -81,7 +85,8 @@ class Workspace:
         self.settings = settings or get_settings()
         self._embedder = embedder
         self._tag_embedder = tag_embedder
-        self._taggers: Any | None = None
+        self._taggers: TaggerSuite | None = None
+        self._taxonomy: Taxonomy | None = None
         self._store: Store | None = None
         self._index: VectorIndex | None = None
         self._searcher: Searcher | None = None
@@ -111,7 +116,30 @@ class Workspace:
                 self._tag_embedder = load_embedder(spec, self.settings.embedding_backend)
         return self._tag_embedder
 
-    def taggers(self, build: bool = True, progress: Callable[[str], None] | None = None) -> Any:
+    def taxonomy(self) -> Taxonomy:
+        """The label schemes the taggers use (loaded once): with the SDG titles from the data
+        directory when it is there, the same choice the trainers make, so labels match."""
+        with self._lock:
+            if self._taxonomy is None:
+                from nlp.data import data_available
+                from nlp.taxonomy import load_taxonomy
+
+                data_dir = self.settings.data_dir
+                self._taxonomy = load_taxonomy(self.settings.taxonomy_dir,
+                                               data_dir if data_available(data_dir) else None)
+            return self._taxonomy
+
+    def saved_tagger_paths(self) -> dict[str, Path | None]:
+        """The newest saved model of every scheme for :attr:`tag_embedder` (``None``: no model
+        of that scheme), in :attr:`Settings.model_dirs`."""
+        from nlp.tagging.registry import find_model
+        from nlp.taxonomy import SCHEMES
+
+        embedder = self.tag_embedder
+        return {s: find_model(self.settings.model_dirs, s, embedder) for s in SCHEMES}
+
+    def taggers(self, build: bool = True,
+                progress: Callable[[str], None] | None = None) -> TaggerSuite:
         """The loaded :class:`~nlp.tagging.suite.TaggerSuite` (loaded once; the API and the
         CLI both take it from here).
 
@@ -125,24 +153,20 @@ class Workspace:
             return self._taggers
 
     def load_taggers(self, build: bool = True,
-                     progress: Callable[[str], None] | None = None) -> Any:
+                     progress: Callable[[str], None] | None = None) -> TaggerSuite:
         """Load the newest saved taggers afresh (after a retrain), without caching them."""
-        from nlp.data import data_available
         from nlp.errors import ModelNotFoundError
-        from nlp.tagging.registry import find_model
         from nlp.tagging.suite import TaggerSuite
-        from nlp.taxonomy import SCHEMES, load_taxonomy
 
         settings, embedder = self.settings, self.tag_embedder
-        data_dir = settings.data_dir if data_available(settings.data_dir) else None
-        taxonomy = load_taxonomy(settings.taxonomy_dir, data_dir)
+        taxonomy = self.taxonomy()
         if build:
             # Only a missing or outdated model needs training code.
             from nlp.training.trainers import ensure_models
 
             paths = ensure_models(settings, embedder, progress=progress)
         else:
-            found = {s: find_model(settings.model_dirs, s, embedder) for s in SCHEMES}
+            found = self.saved_tagger_paths()
             missing = sorted(s for s, path in found.items() if path is None)
             if missing:
                 raise ModelNotFoundError(

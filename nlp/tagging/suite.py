@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from nlp.tagging.evidence import encode_with_sentences
+from nlp.tagging.table import KeyScores, LabelSummary, label_titles, summarise_scores
 from nlp.tagging.taggers import Tagger
 from nlp.tagging.types import EmptyTextError, LabelScore, TextTags
 
@@ -71,62 +72,66 @@ class TaggerSuite:
 # Whole documents
 
 
-@dataclass(frozen=True)
-class LabelSummary:
-    label: str
-    share: float  # share of passages where the label is predicted
-    mean_score: float
-    top_passages: tuple[tuple[str, float], ...]  # (passage id, score), strongest first
+class PassageLike(Protocol):
+    """What :func:`tag_document` reads from a passage (:class:`nlp.types.Passage` fits)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
 
 
 @dataclass(frozen=True)
 class DocumentTags:
     """Per-passage tags and, per key, a summary of every label over the document."""
 
-    passages: list[tuple[Any, TextTags]]
+    passages: list[tuple[PassageLike, TextTags]]
     summary: dict[str, list[LabelSummary]]
 
     def to_dict(self, evidence: bool = False) -> dict[str, Any]:
         return {
             "passages": [
-                {"passage_id": getattr(p, "id", str(i)), "start": getattr(p, "start", None),
+                {"passage_id": p.id, "start": getattr(p, "start", None),
                  "end": getattr(p, "end", None), **tags.to_dict(evidence)}
-                for i, (p, tags) in enumerate(self.passages)
+                for p, tags in self.passages
             ],
             "summary": {
-                key: [asdict(s) for s in values] for key, values in self.summary.items()
+                key: [s.to_dict() for s in values] for key, values in self.summary.items()
             },
         }
 
 
-def summarise(passages: Sequence[Any], tagged: Sequence[TextTags], top_k: int = 3) -> DocumentTags:
-    """Document-level summary: per label, share of passages predicted and strongest passages."""
+def summarise(passages: Sequence[PassageLike], tagged: Sequence[TextTags], top_k: int = 3,
+              titles: Mapping[str, str] | None = None) -> DocumentTags:
+    """Document-level summary of every label of every key (:func:`summarise_scores` with
+    ``every_label``): share of passages predicted, mean score, strongest passages."""
     summary: dict[str, list[LabelSummary]] = {}
+    ids = [p.id for p in passages]
     if tagged:
-        for key in tagged[0].tags:
-            per_label: dict[str, list[tuple[str, float, bool]]] = {}
-            for passage, tags in zip(passages, tagged):
-                pid = getattr(passage, "id", str(passage))
+        for key, first in tagged[0].tags.items():
+            labels = sorted(t.label for t in first)
+            column = {label: j for j, label in enumerate(labels)}
+            scores = np.zeros((len(tagged), len(labels)), dtype=np.float32)
+            predicted = np.zeros(scores.shape, dtype=bool)
+            for i, tags in enumerate(tagged):
                 for t in tags.tags[key]:
-                    per_label.setdefault(t.label, []).append((pid, t.score, t.predicted))
-            rows = []
-            for label, items in per_label.items():
-                share = sum(p for *_, p in items) / len(items)
-                best = sorted(items, key=lambda x: -x[1])[:top_k]
-                rows.append(LabelSummary(label, share, float(np.mean([s for _, s, _ in items])),
-                                         tuple((pid, float(s)) for pid, s, _ in best)))
-            rows.sort(key=lambda s: (-s.share, -s.mean_score))
-            summary[key] = rows
+                    scores[i, column[t.label]] = t.score
+                    predicted[i, column[t.label]] = t.predicted
+            summary[key] = summarise_scores(KeyScores.of(labels, scores, predicted), ids,
+                                            titles, top_k, every_label=True)
     return DocumentTags(list(zip(passages, tagged)), summary)
 
 
 def tag_document(
-    passages: Sequence[Any], suite: TaggerSuite, explain: bool = True, batch_size: int = 32
+    passages: Sequence[PassageLike], suite: TaggerSuite, explain: bool = True,
+    batch_size: int = 32
 ) -> DocumentTags:
-    """Tag every passage of a document (objects with ``.text`` and ``.id``) and summarise.
+    """Tag every passage of a document and summarise it.
 
     Empty passages are skipped.
     """
-    kept = [p for p in passages if getattr(p, "text", "").strip()]
+    kept = [p for p in passages if p.text.strip()]
     tagged = suite.tag([p.text for p in kept], explain=explain, batch_size=batch_size)
-    return summarise(kept, tagged)
+    titles = label_titles(suite.taxonomy) if suite.taxonomy is not None else None
+    return summarise(kept, tagged, titles=titles)

@@ -12,6 +12,20 @@ class EmptyTextError(WsisError):
     """A text to tag is empty or whitespace only."""
 
 
+# How a score appears in JSON: the ``wsis tag`` contract, passage tags of ``/v1/search`` and
+# document summaries all round the same way and list labels in the same order.
+SCORE_DECIMALS = 6
+
+
+def json_score(value: float) -> float:
+    """``value`` as written to JSON (rounded to :data:`SCORE_DECIMALS`)."""
+    return round(float(value), SCORE_DECIMALS)
+
+
+def score_order(label: str, score: float) -> tuple[float, str]:
+    """Sort key of every label list: score descending, ties by label id."""
+    return (-float(score), label)
+
 
 @dataclass(frozen=True)
 class KeywordMatch:
@@ -56,11 +70,11 @@ class LabelScore:
     def to_dict(self, evidence: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
             "label": self.label,
-            "score": round(float(self.score), 6),
+            "score": json_score(self.score),
             "predicted": bool(self.predicted),
         }
         if evidence:
-            out["threshold"] = round(float(self.threshold), 6)
+            out["threshold"] = json_score(self.threshold)
             out["sentences"] = [asdict(s) for s in self.sentences]
             out["examples"] = [asdict(e) for e in self.examples]
             out["keywords"] = [asdict(k) for k in self.keywords]
@@ -72,7 +86,7 @@ class TextTags:
     """Every label of every requested scheme for one text, keyed like the ``wsis tag`` contract
     (``action_lines``, ``sdgs``, ``sdg_targets``, ``gdc``, ``gdc_sections``, ``gdc_commitments``,
     ``gdc_principles``).
-    Each list holds every label of that key, sorted by score descending."""
+    Each list holds every label of that key in :func:`score_order`."""
 
     text: str
     tags: dict[str, list[LabelScore]]

@@ -1,0 +1,209 @@
+"""Tags of many passages at once: a score table row-aligned with an index, and document
+summaries.
+
+:class:`PassageTagTable` holds, per output key, the scores and decisions of every label for
+every passage of an index, computed from the vectors the index already stores (or, when the
+taggers have their own encoder, from vectors cached on disk), so nothing is tagged twice.
+:func:`summarise_scores` is the one document summary: the API's document reports and
+:func:`nlp.tagging.suite.tag_document` both call it. Scores reach JSON through
+:func:`~nlp.tagging.types.json_score` and labels are listed in
+:func:`~nlp.tagging.types.score_order`, like the ``wsis tag`` output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
+
+import numpy as np
+
+from nlp.tagging.types import json_score, score_order
+
+if TYPE_CHECKING:
+    from nlp.index import VectorIndex
+    from nlp.tagging.suite import TaggerSuite
+    from nlp.tagging.taggers import Tagger
+    from nlp.taxonomy import Taxonomy
+
+TableStamp = tuple[int, int, str]  # (index version, passage count, models fingerprint)
+
+
+class TagBrief(TypedDict):
+    """A predicted label of one passage, as the API lists it."""
+
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class KeyScores:
+    """Every label of one output key (``sdgs``, ``gdc_commitments``, ...) for ``n`` texts."""
+
+    labels: tuple[str, ...]
+    scores: np.ndarray  # (n, L) float32
+    predicted: np.ndarray  # (n, L) bool
+
+    @classmethod
+    def of(cls, labels: Sequence[str], scores: np.ndarray, predicted: np.ndarray) -> KeyScores:
+        return cls(tuple(labels), np.asarray(scores, dtype=np.float32),
+                   np.asarray(predicted, dtype=bool))
+
+    def rows(self, rows: Sequence[int] | np.ndarray) -> KeyScores:
+        """The same labels for a subset of the texts."""
+        picked = np.asarray(rows, dtype=np.int64)
+        return KeyScores(self.labels, self.scores[picked], self.predicted[picked])
+
+
+@dataclass(frozen=True)
+class LabelSummary:
+    """One label over a document's passages."""
+
+    label: str
+    title: str
+    passages: int  # passages where the label is predicted
+    share: float  # ``passages`` / all passages
+    mean_score: float  # over all passages
+    top_passages: tuple[tuple[str, float], ...]  # (passage id, score), strongest first
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "title": self.title,
+            "passages": self.passages,
+            "share": json_score(self.share),
+            "mean_score": json_score(self.mean_score),
+            "top_passages": [{"passage_id": pid, "score": json_score(score)}
+                             for pid, score in self.top_passages],
+        }
+
+
+def summarise_scores(key: KeyScores, passage_ids: Sequence[str],
+                     titles: Mapping[str, str] | None = None, top_k: int = 3,
+                     every_label: bool = False) -> list[LabelSummary]:
+    """Summarise one key over a document's passages (the rows of ``key``).
+
+    Works on the score matrix directly, so a long document costs a few array operations.
+
+    Args:
+        key: scores and decisions, one row per passage of the document.
+        passage_ids: the id of each row.
+        titles: label id -> title (missing ids use the id).
+        top_k: strongest passages kept per label.
+        every_label: ``False`` (document reports): only the labels predicted in at least one
+            passage, each with its strongest *predicted* passages. ``True``: every label, with
+            its strongest passages whether predicted or not.
+
+    Returns:
+        Labels by the number of passages predicted, then mean score (both descending), then
+        label id.
+    """
+    n = len(passage_ids)
+    if n == 0:
+        return []
+    titles = titles or {}
+    counts = key.predicted.sum(axis=0)
+    means = key.scores.mean(axis=0)
+    columns = range(len(key.labels)) if every_label else np.flatnonzero(counts)
+    out = []
+    for j in columns:
+        label = key.labels[j]
+        candidates = np.arange(n) if every_label else np.flatnonzero(key.predicted[:, j])
+        best = candidates[np.argsort(-key.scores[candidates, j], kind="stable")][:top_k]
+        out.append(LabelSummary(
+            label, titles.get(label, label), int(counts[j]), float(counts[j]) / n,
+            float(means[j]),
+            tuple((passage_ids[b], float(key.scores[b, j])) for b in best)))
+    out.sort(key=lambda s: (-s.passages, -s.mean_score, s.label))
+    return out
+
+
+def label_titles(taxonomy: Taxonomy) -> dict[str, str]:
+    """Label id -> title over every scheme of ``taxonomy``."""
+    return {lab.id: lab.title for labels in taxonomy.labels.values() for lab in labels}
+
+
+@dataclass(frozen=True)
+class PassageTagTable:
+    """Scores of every label for every indexed passage, row-aligned with the index.
+
+    ``stamp`` says which index version and models it was computed for.
+    """
+
+    stamp: TableStamp
+    keys: dict[str, KeyScores]
+
+    @classmethod
+    def score(cls, taggers: Iterable[Tagger], vectors: np.ndarray, texts: Sequence[str],
+              stamp: TableStamp) -> PassageTagTable:
+        """Score ``texts`` (embedded as ``vectors``) with every tagger."""
+        keys: dict[str, KeyScores] = {}
+        for tagger in taggers:
+            # The taggers read the text too (lexical features), not only the vector.
+            for key, (labels, scores, predicted) in tagger.score_vectors(vectors, texts).items():
+                keys[key] = KeyScores.of(labels, scores, predicted)
+        return cls(stamp, keys)
+
+    def brief(self, row: int, limit: int = 20) -> dict[str, list[TagBrief]]:
+        """Predicted labels of one passage per key, strongest first (at most ``limit``)."""
+        out: dict[str, list[TagBrief]] = {}
+        for name, key in self.keys.items():
+            scores = key.scores[row]
+            cols = sorted(np.flatnonzero(key.predicted[row]),
+                          key=lambda c: score_order(key.labels[c], scores[c]))[:limit]
+            out[name] = [TagBrief(label=key.labels[c], score=json_score(scores[c]))
+                         for c in cols]
+        return out
+
+    def rows_with_any(self, wanted: Collection[str]) -> np.ndarray:
+        """Rows where any of the ``wanted`` labels is predicted, under any key."""
+        if not self.keys:
+            return np.zeros(0, dtype=np.int64)
+        n = next(iter(self.keys.values())).scores.shape[0]
+        mask = np.zeros(n, dtype=bool)
+        targets = set(wanted)
+        for key in self.keys.values():
+            cols = [j for j, lab in enumerate(key.labels) if lab in targets]
+            if cols:
+                mask |= key.predicted[:, cols].any(axis=1)
+        return np.flatnonzero(mask).astype(np.int64)
+
+    def known_labels(self) -> set[str]:
+        return {lab for key in self.keys.values() for lab in key.labels}
+
+    def summary(self, rows: Sequence[int], passage_ids: Sequence[str],
+                titles: Mapping[str, str] | None = None,
+                top_k: int = 3) -> dict[str, list[LabelSummary]]:
+        """Per key, :func:`summarise_scores` over the passages at ``rows`` (ids
+        ``passage_ids``): the labels predicted in at least one of them."""
+        return {name: summarise_scores(key.rows(rows), passage_ids, titles, top_k)
+                for name, key in self.keys.items()}
+
+
+def index_tag_table(suite: TaggerSuite, index: VectorIndex, cache_dir: Path | None,
+                    models_key: str = "") -> PassageTagTable:
+    """Score every passage of ``index`` with ``suite``.
+
+    The index's stored vectors are used when the taggers share its encoder; otherwise (the
+    taggers have their own, fine-tuned encoder) the passages are embedded once more, through an
+    :class:`~nlp.embed_cache.EmbeddingCache` in ``cache_dir`` so a restart or a new index
+    version re-embeds only new passages.
+
+    Args:
+        models_key: identifies the loaded models; part of the table's stamp.
+    """
+    texts = [p.text for p in index.passages]
+    if suite.embedder.name == index.embedding_model:
+        vectors = index.vectors
+    else:
+        from nlp.embed_cache import EmbeddingCache
+
+        vectors = EmbeddingCache(cache_dir, suite.embedder).encode(texts)
+    return PassageTagTable.score(suite.taggers.values(), vectors, texts,
+                                 table_stamp(index, models_key))
+
+
+def table_stamp(index: VectorIndex, models_key: str = "") -> TableStamp:
+    """What a :class:`PassageTagTable` of ``index`` depends on."""
+    return (index.version, len(index), models_key)
