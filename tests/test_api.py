@@ -929,7 +929,7 @@ def test_a_job_cut_off_by_shutdown_is_marked_failed(tmp_path: Path, models_dir: 
 
 
 def test_csv_report_cells_cannot_run_as_formulas() -> None:
-    from api.service import report_csv
+    from nlp.reports import report_csv
 
     detail = {"id": "0123456789abcdef", "title": "=HYPERLINK(\"http://evil\")", "passage_list": [
         {"id": "p-0", "index": 0, "start": 0, "end": 9, "text": "+SUM(A1:A9)",

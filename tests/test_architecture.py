@@ -42,6 +42,11 @@ def test_library_never_imports_fastapi() -> None:
     assert _violations("nlp", ("fastapi", "starlette", "api")) == []
 
 
+def test_api_never_imports_numpy_faiss_or_torch() -> None:
+    # api/ validates and calls the library; array work (tag tables, summaries, reports) is nlp's.
+    assert _violations("api", ("numpy", "faiss", "torch")) == []
+
+
 def test_inference_never_imports_training() -> None:
     assert _violations("nlp/tagging", ("nlp.training",)) == []
 

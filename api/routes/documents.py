@@ -17,6 +17,7 @@ from starlette.datastructures import UploadFile
 from api import service
 from api.deps import Context, ReadAccess, WriteAccess
 from api.schemas import DocumentDetail, DocumentList, UploadResponse
+from nlp import reports
 from nlp.search import date_range
 from nlp.types import DocumentMeta
 
@@ -172,6 +173,6 @@ def report_json(ctx: Context, doc_id: str = DocId) -> Response:
 def report_csv(ctx: Context, doc_id: str = DocId) -> Response:
     detail = _report(ctx, doc_id)
     keys = list(ctx.tagging.key_schemes())
-    return Response(service.report_csv(detail, keys), media_type="text/csv; charset=utf-8",
+    return Response(reports.report_csv(detail, keys), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition":
                              f'attachment; filename="wsis-report-{doc_id}.csv"'})
