@@ -101,6 +101,17 @@ class Settings(BaseSettings):
         return self.home / "cache" / "embeddings"
 
     @property
+    def onnx_dir(self) -> Path:
+        """ONNX exports of the encoders (``embedding_backend="onnx"``), one folder per model."""
+        return self.home / "onnx"
+
+    @property
+    def reports_dir(self) -> Path:
+        """Evaluation reports of retrains run by the service (the repository's ``reports/``
+        holds the published ones)."""
+        return self.home / "reports"
+
+    @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'wsis.db'}"
 

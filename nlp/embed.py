@@ -126,16 +126,20 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-_CACHE: dict[tuple[str, str], Embedder] = {}
+_CACHE: dict[tuple[str, str, Path | None], Embedder] = {}
 
 
-def load_embedder(spec: str = BUNDLED_MODEL, backend: str = "torch") -> Embedder:
+def load_embedder(spec: str = BUNDLED_MODEL, backend: str = "torch",
+                  onnx_dir: Path | None = None) -> Embedder:
     """Build (once per process) the embedder named by ``spec``.
 
-    ``spec`` is ``"hash"`` / ``"hash:DIM"``, ``"all-MiniLM-L6-v2"`` or a model directory.
-    ``backend`` is ``"torch"`` (sentence-transformers) or ``"onnx"`` (ONNX Runtime, no torch).
+    Args:
+        spec: ``"hash"`` / ``"hash:DIM"``, ``"all-MiniLM-L6-v2"`` or a model directory.
+        backend: ``"torch"`` (sentence-transformers) or ``"onnx"`` (ONNX Runtime, no torch).
+        onnx_dir: where ONNX exports live (:attr:`nlp.config.Settings.onnx_dir`); the onnx
+            backend exports a model there on first use. Not needed for an export directory.
     """
-    key = (spec, backend)
+    key = (spec, backend, Path(onnx_dir) if onnx_dir is not None else None)
     if key in _CACHE:
         return _CACHE[key]
     if spec == "hash" or spec.startswith("hash:"):
@@ -144,7 +148,7 @@ def load_embedder(spec: str = BUNDLED_MODEL, backend: str = "torch") -> Embedder
     elif backend == "onnx":
         from nlp.onnx_embed import OnnxEmbedder
 
-        embedder = OnnxEmbedder.from_spec(spec)
+        embedder = OnnxEmbedder.from_spec(spec, onnx_dir)
     elif backend == "torch":
         embedder = SentenceTransformerEmbedder(spec)
     else:

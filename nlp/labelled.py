@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from nlp import data as datasets
-from nlp.config import Settings, get_settings
 from nlp.errors import WsisError
 from nlp.taxonomy import ACTION_LINES, GDC, SCHEMES, SDGS, Taxonomy, load_taxonomy
 
@@ -215,13 +214,15 @@ def _example_texts(taxonomy_dir: Path, data_dir: Path | None) -> dict[str, str]:
     return {ex.id: ex.text for ex in examples}
 
 
-def example_snippet(example_id: str, settings: Settings | None = None) -> str:
+def example_snippet(example_id: str, taxonomy_dir: Path, data_dir: Path | None) -> str:
     """The text of a labelled example, shortened, looked up by id in the data directory.
 
     Models store only ids for third-party examples; ``""`` when the data is not available.
+
+    Args:
+        taxonomy_dir, data_dir: the settings' ``taxonomy_dir`` and ``data_dir``.
     """
-    settings = settings or get_settings()
-    text = _example_texts(settings.taxonomy_dir, settings.data_dir).get(example_id, "")
+    text = _example_texts(Path(taxonomy_dir), data_dir).get(example_id, "")
     return _snippet(text) if text else ""
 
 

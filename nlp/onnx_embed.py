@@ -421,6 +421,23 @@ def default_threads() -> int:
     return max(1, min(available, 4))
 
 
+def model_source(spec: str) -> tuple[Path, str]:
+    """The model directory a spec names and the name its export takes: the bundled weights
+    for ``"all-MiniLM-L6-v2"``, else the directory ``spec`` itself (named after it).
+
+    Raises:
+        FileNotFoundError: ``spec`` is neither the bundled model nor a directory.
+    """
+    if spec == BUNDLED_MODEL:
+        return bundled_model_path(), BUNDLED_MODEL
+    source = Path(spec).expanduser()
+    if not source.is_dir():
+        raise FileNotFoundError(
+            f"Embedding model {spec!r} is neither the bundled model nor a local directory"
+        )
+    return source, source.name
+
+
 class OnnxEmbedder:
     """An exported sentence-transformers model run by ONNX Runtime (no torch).
 
@@ -484,32 +501,31 @@ class OnnxEmbedder:
         self._output = self.manifest.get("output", "last_hidden_state")
 
     @classmethod
-    def from_spec(cls, spec: str = BUNDLED_MODEL) -> OnnxEmbedder:
+    def from_spec(cls, spec: str = BUNDLED_MODEL,
+                  export_root: Path | None = None) -> OnnxEmbedder:
         """Resolve a model spec the way :func:`nlp.embed.load_embedder` names models.
 
-        * ``"all-MiniLM-L6-v2"``: the export under ``<home>/onnx/all-MiniLM-L6-v2``, exported
-          from the bundled weights on first use (the only moment torch is imported).
+        * ``"all-MiniLM-L6-v2"``: the export under ``<export_root>/all-MiniLM-L6-v2``,
+          exported from the bundled weights on first use (the only moment torch is imported).
         * a directory holding an ONNX export manifest: loaded as is.
-        * a sentence-transformers directory: exported to ``<home>/onnx/<dir name>`` once.
+        * a sentence-transformers directory: exported to ``<export_root>/<dir name>`` once.
+
+        Args:
+            export_root: where exports live (:attr:`nlp.config.Settings.onnx_dir`); only an
+                export directory given as ``spec`` can do without it.
 
         Raises:
             FileNotFoundError: ``spec`` is neither the bundled model nor a directory.
+            ValueError: ``spec`` needs an export and no ``export_root`` was given.
             ManifestMismatchError: an existing export was made from different weights.
         """
-        from nlp.config import get_settings
-
-        if spec == BUNDLED_MODEL:
-            source, name = bundled_model_path(), BUNDLED_MODEL
-        else:
-            source = Path(spec).expanduser()
-            if not source.is_dir():
-                raise FileNotFoundError(
-                    f"Embedding model {spec!r} is neither the bundled model nor a local directory"
-                )
-            if (source / MANIFEST).is_file():
-                return cls(source)
-            name = source.name
-        target = get_settings().home / "onnx" / name
+        source, name = model_source(spec)
+        if (source / MANIFEST).is_file():
+            return cls(source)
+        if export_root is None:
+            raise ValueError(f"Embedding model {spec!r} is not an ONNX export; give an "
+                             "export_root (Settings.onnx_dir) to export it into")
+        target = Path(export_root) / name
         if (target / MANIFEST).is_file():
             check_source(target, source)
         else:

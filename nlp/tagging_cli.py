@@ -13,8 +13,6 @@ import typer
 
 from nlp.config import PROJECT_ROOT
 
-BATCH = 64
-
 
 class SchemeChoice(str, Enum):
     action_lines = "action-lines"
@@ -129,16 +127,19 @@ def evaluate_command(
             typer.echo(str(path))
 
 
-def _line_result(suite: Any, items: list[tuple[Any, str]], explain: bool) -> list[dict[str, Any]]:
-    tagged = suite.tag([text for _, text in items], explain=explain)
+def _line_result(suite: Any, items: list[tuple[Any, str]], explain: bool,
+                 batch_size: int) -> list[dict[str, Any]]:
+    tagged = suite.tag([text for _, text in items], explain=explain, batch_size=batch_size)
     return [{"id": ident, **t.to_dict(evidence=explain)} for (ident, _), t in zip(items, tagged)]
 
 
-def tag_file(suite: Any, source: Any, sink: Any, explain: bool = False) -> int:
+def tag_file(suite: Any, source: Any, sink: Any, explain: bool = False, *,
+             batch_size: int) -> int:
     """Tag a JSONL stream (``{"id", "text"}`` per line) into ``sink``; return failed lines.
 
     A bad line (invalid JSON, missing or empty text) gets ``{"id": ..., "error": ...}`` and the
-    run goes on; outputs keep the input order.
+    run goes on; outputs keep the input order. Lines are tagged ``batch_size`` at a time
+    (``Settings.embedding_batch_size``).
     """
     failed = 0
     pending: list[tuple[int, Any, str]] = []
@@ -148,7 +149,7 @@ def tag_file(suite: Any, source: Any, sink: Any, explain: bool = False) -> int:
     def flush() -> None:
         if not pending:
             return
-        results = _line_result(suite, [(i, t) for _, i, t in pending], explain)
+        results = _line_result(suite, [(i, t) for _, i, t in pending], explain, batch_size)
         for (n, _, _), result in zip(pending, results):
             out[n] = result
         pending.clear()
@@ -171,7 +172,7 @@ def tag_file(suite: Any, source: Any, sink: Any, explain: bool = False) -> int:
             failed += 1
             continue
         pending.append((order, ident, text))
-        if len(pending) >= BATCH:
+        if len(pending) >= batch_size:
             flush()
     flush()
     for n in sorted(out):
@@ -202,15 +203,17 @@ def tag_command(
     from nlp.config import get_settings
     from nlp.workspace import Workspace
 
-    suite = Workspace(get_settings()).taggers(build=True, progress=_say)
+    settings = get_settings()
+    suite = Workspace(settings).taggers(build=True, progress=_say)
+    batch = settings.embedding_batch_size
     if input is not None:
         with open(input, encoding="utf-8") as source:
             if output is None:
-                failed = tag_file(suite, source, sys.stdout, explain)
+                failed = tag_file(suite, source, sys.stdout, explain, batch_size=batch)
             else:
                 output.parent.mkdir(parents=True, exist_ok=True)
                 with open(output, "w", encoding="utf-8") as sink:
-                    failed = tag_file(suite, source, sink, explain)
+                    failed = tag_file(suite, source, sink, explain, batch_size=batch)
         if failed:
             _say(f"{failed} line(s) failed; see their \"error\" field")
             raise typer.Exit(1)

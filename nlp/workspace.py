@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -99,7 +100,8 @@ class Workspace:
     def embedder(self) -> Embedder:
         if self._embedder is None:
             self._embedder = load_embedder(self.settings.embedding_model,
-                                           self.settings.embedding_backend)
+                                           self.settings.embedding_backend,
+                                           self.settings.onnx_dir)
         return self._embedder
 
     @property
@@ -113,7 +115,8 @@ class Workspace:
             elif spec == self.settings.embedding_model:
                 self._tag_embedder = self.embedder
             else:
-                self._tag_embedder = load_embedder(spec, self.settings.embedding_backend)
+                self._tag_embedder = load_embedder(spec, self.settings.embedding_backend,
+                                                   self.settings.onnx_dir)
         return self._tag_embedder
 
     def taxonomy(self) -> Taxonomy:
@@ -173,7 +176,15 @@ class Workspace:
                     f"no {', '.join(missing)} tagger for embedding model {embedder.name!r} in "
                     f"{str(settings.models_dir)!r}; run `wsis train`")
             paths = {s: path for s, path in found.items() if path is not None}
-        return TaggerSuite.load(paths, embedder, taxonomy)
+        return TaggerSuite.load(paths, embedder, taxonomy, self.example_snippets())
+
+    def example_snippets(self) -> Callable[[str], str]:
+        """Looks up a labelled example's text by id in this workspace's data directory (the
+        taggers cite third-party examples by id only)."""
+        from nlp.labelled import example_snippet
+
+        return partial(example_snippet, taxonomy_dir=self.settings.taxonomy_dir,
+                       data_dir=self.settings.data_dir)
 
     @property
     def store(self) -> Store:

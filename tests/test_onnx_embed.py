@@ -165,7 +165,7 @@ def test_from_spec_checks_the_source_weights(
     try:
         # The cached export of the bundled model is reused when its weights match.
         (home / "onnx" / BUNDLED_MODEL).symlink_to(export_dir)
-        assert OnnxEmbedder.from_spec(BUNDLED_MODEL).name == BUNDLED_MODEL
+        assert OnnxEmbedder.from_spec(BUNDLED_MODEL, home / "onnx").name == BUNDLED_MODEL
         # An export directory is loaded directly.
         assert OnnxEmbedder.from_spec(str(export_dir)).path == export_dir
 
@@ -178,7 +178,7 @@ def test_from_spec_checks_the_source_weights(
         (other / "model.safetensors").write_bytes(b"not the same weights")
         (home / "onnx" / "other-model").symlink_to(export_dir)
         with pytest.raises(ManifestMismatchError, match="delete the export directory"):
-            OnnxEmbedder.from_spec(str(other))
+            OnnxEmbedder.from_spec(str(other), home / "onnx")
         with pytest.raises(ManifestMismatchError):
             check_source(export_dir, other)
     finally:

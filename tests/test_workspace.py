@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from nlp.config import PROJECT_ROOT
+from nlp.config import PROJECT_ROOT, Settings
 from nlp.errors import DocumentError, ManifestMismatchError
 from nlp.index import current_version
 from nlp.types import DocumentMeta
@@ -106,3 +107,94 @@ def test_folder_ingest_with_errors(settings, hash_embedder, tmp_path: Path) -> N
     result = ws.ingest([CORPUS, folder])
     assert len(result.added) == 6 and len(result.errors) == 1
     assert result.errors[0].path.endswith("broken.pdf")
+
+
+# --------------------------------------------------------------------------- settings passed down
+
+
+def test_onnx_exports_go_to_the_workspace_home(tmp_path: Path, env_home: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workspace(Settings(home=X)) exports into X/onnx, not into the environment's home."""
+    from nlp import onnx_embed
+
+    source = tmp_path / "my-encoder"
+    source.mkdir()
+    exported: list[Path] = []
+
+    class Exported(Exception):
+        pass
+
+    def fake_export(src: Path, target: Path, **_: object) -> Path:
+        exported.append(Path(target))
+        raise Exported  # stops before loading: no torch, no real model needed
+
+    monkeypatch.setattr(onnx_embed, "export_onnx", fake_export)
+    settings = Settings(home=tmp_path / "x", embedding_model=str(source),
+                        embedding_backend="onnx")
+    assert settings.onnx_dir == tmp_path / "x" / "onnx"
+    with pytest.raises(Exported):
+        Workspace(settings).embedder  # noqa: B018 - the property loads the embedder
+    assert exported == [settings.onnx_dir / "my-encoder"]
+    assert not (env_home / "onnx").exists()
+
+
+@pytest.mark.model
+def test_onnx_backend_reuses_the_export_in_the_workspace_home(tmp_path: Path,
+                                                              export_dir: Path) -> None:
+    from nlp.embed import BUNDLED_MODEL
+
+    settings = Settings(home=tmp_path / "x", embedding_model=BUNDLED_MODEL,
+                        embedding_backend="onnx")
+    settings.onnx_dir.mkdir(parents=True)
+    (settings.onnx_dir / BUNDLED_MODEL).symlink_to(export_dir)
+    embedder = Workspace(settings).embedder
+    assert embedder.path == settings.onnx_dir / BUNDLED_MODEL  # type: ignore[attr-defined]
+
+
+def _examples(suite) -> list:
+    tagged = suite.tag([TEXT], explain=True)[0]
+    return [e for labels in tagged.tags.values() for t in labels for e in t.examples]
+
+
+def _blank_snippets(suite) -> None:
+    """Make every bank example third-party: the model keeps its id, not its text."""
+    for tagger in suite.taggers.values():
+        for meta in tagger.bank_meta:
+            meta["snippet"] = ""
+
+
+def test_evidence_reads_examples_from_the_workspace_data_dir(
+        tmp_path: Path, zero_shot_paths: dict[str, Path], hash_embedder,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from nlp import labelled
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    asked: list[tuple[Path, Path | None]] = []
+
+    def texts_in(taxonomy_dir: Path, where: Path | None) -> dict[str, str]:
+        asked.append((taxonomy_dir, where))
+        if where != data_dir:
+            return {}
+        return {m["id"]: f"example {m['id']}" for p in zero_shot_paths.values()
+                for m in json.loads((p / "examples.json").read_text())}
+
+    monkeypatch.setattr(labelled, "_example_texts", texts_in)
+    models_dir = next(iter(zero_shot_paths.values())).parents[1]
+    settings = Settings(home=tmp_path / "x", models_dir=models_dir, data_dir=data_dir,
+                        embedding_model="hash:256")
+    suite = Workspace(settings, embedder=hash_embedder).load_taggers(build=False)
+    _blank_snippets(suite)
+    examples = _examples(suite)
+    assert examples and all(e.snippet == f"example {e.id}" for e in examples)
+    assert set(asked) == {(settings.taxonomy_dir, data_dir)}
+
+
+def test_without_a_snippet_lookup_examples_have_empty_snippets(
+        zero_shot_paths: dict[str, Path], hash_embedder, plain_taxonomy) -> None:
+    from nlp.tagging.suite import TaggerSuite
+
+    suite = TaggerSuite.load(zero_shot_paths, hash_embedder, plain_taxonomy)
+    _blank_snippets(suite)
+    examples = _examples(suite)
+    assert examples and all(e.snippet == "" for e in examples)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,9 +27,12 @@ class TaggerSuite:
             tagger.check_embedder(embedder)
 
     @classmethod
-    def load(cls, paths: dict[str, Path], embedder: Any, taxonomy: Any | None = None) -> TaggerSuite:
-        suite = cls({scheme: Tagger.load(p, embedder) for scheme, p in paths.items()}, embedder,
-                    taxonomy)
+    def load(cls, paths: dict[str, Path], embedder: Any, taxonomy: Any | None = None,
+             snippets: Callable[[str], str] | None = None) -> TaggerSuite:
+        """Load the saved taggers at ``paths``; ``snippets`` looks up third-party example
+        texts for evidence (see :class:`~nlp.tagging.taggers.Tagger`)."""
+        suite = cls({scheme: Tagger.load(p, embedder, snippets) for scheme, p in paths.items()},
+                    embedder, taxonomy)
         suite.paths = {scheme: Path(p).resolve() for scheme, p in paths.items()}
         return suite
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,6 +29,9 @@ class Tagger:
     """Base class: scores every label of one scheme from text embeddings.
 
     Subclasses fix the scheme, the output keys and how hierarchical labels combine.
+    ``snippets`` looks up the text of a third-party example by id (models keep only the ids;
+    :func:`nlp.labelled.example_snippet` bound to a data directory); without it those
+    examples are cited with an empty snippet.
     """
 
     scheme: ClassVar[str] = ""
@@ -42,8 +45,10 @@ class Tagger:
         bank: np.ndarray | None = None,
         bank_meta: list[dict[str, str]] | None = None,
         keywords: dict[str, list[str]] | None = None,
+        snippets: Callable[[str], str] | None = None,
     ) -> None:
         self.layers = layers
+        self.snippets = snippets
         self.embedding = embedding  # {"name": ..., "dimension": ...}
         self.manifest = manifest or {}
         self.bank = bank if bank is not None else np.zeros((0, embedding["dimension"]), np.float16)
@@ -164,10 +169,14 @@ class Tagger:
         best = rows[np.argsort(-sims[rows])[:k]]
         return tuple(
             ExampleEvidence(self.bank_meta[r]["id"], label, self.bank_meta[r]["source"],
-                            self.bank_meta[r]["snippet"] or _example_snippet(self.bank_meta[r]["id"]),
+                            self.bank_meta[r]["snippet"] or self._example_snippet(r),
                             float(sims[r]))
             for r in best
         )
+
+    def _example_snippet(self, row: int) -> str:
+        """Third-party example texts are not stored in models: ask the injected lookup."""
+        return self.snippets(self.bank_meta[row]["id"]) if self.snippets is not None else ""
 
     # --- persistence ----------------------------------------------------------------------
     def save(self, path: Path, extra_manifest: dict[str, Any] | None = None) -> Path:
@@ -204,7 +213,8 @@ class Tagger:
         return path
 
     @classmethod
-    def load(cls, path: Path, embedder: Any | None = None) -> Tagger:
+    def load(cls, path: Path, embedder: Any | None = None,
+             snippets: Callable[[str], str] | None = None) -> Tagger:
         """Load a saved tagger; with ``embedder``, check it matches the manifest.
 
         Raises:
@@ -237,17 +247,11 @@ class Tagger:
             bank = np.asarray(arrays["bank.embeddings"])
         bank_meta = json.loads((path / EXAMPLES).read_text()) if (path / EXAMPLES).exists() else []
         keywords = json.loads((path / KEYWORDS).read_text()) if (path / KEYWORDS).exists() else {}
-        tagger = target_cls(layers, manifest["embedding"], manifest, bank, bank_meta, keywords)
+        tagger = target_cls(layers, manifest["embedding"], manifest, bank, bank_meta, keywords,
+                            snippets)
         if embedder is not None:
             tagger.check_embedder(embedder)
         return tagger
-
-
-def _example_snippet(example_id: str) -> str:
-    """Third-party example texts are not stored in models: read them from the data directory."""
-    from nlp.labelled import example_snippet
-
-    return example_snippet(example_id)
 
 
 def _strongest_disjoint(spans: Sequence[tuple[int, int]], scores: np.ndarray,
