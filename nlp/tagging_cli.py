@@ -74,55 +74,70 @@ def train_command(
 
 
 def _print_metrics(metrics: dict[str, Any]) -> None:
+    """One table per entry of ``{title: {row: {figure: value}}}``."""
     from rich.console import Console
     from rich.table import Table
 
-    for scheme, systems in metrics.items():
-        table = Table(title=f"{scheme} (cross-validated)")
-        for col in ("system", "top-1", "top-3", "macro-F1", "micro-F1", "macro-F1 top-1"):
+    columns = (("top-1", "top1"), ("top-3", "top3"), ("P", "precision"), ("R", "recall"),
+               ("micro-F1", "micro_f1"), ("macro-F1", "macro_f1"),
+               ("macro-F1 top-1", "macro_f1_top1"), ("decision acc.", "decision_accuracy"))
+    for title, rows in metrics.items():
+        shown = [(name, key) for name, key in columns
+                 if any(key in figures for figures in rows.values())]
+        table = Table(title=title if " " in title else f"{title} (cross-validated)")
+        for col in ("system", *(name for name, _ in shown)):
             table.add_column(col)
-        for system, m in systems.items():
-            table.add_row(system, *(f"{m[k]:.3f}" for k in
-                                    ("top1", "top3", "macro_f1", "micro_f1", "macro_f1_top1")))
+        for row, figures in rows.items():
+            table.add_row(row, *(f"{figures[key]:.3f}" if key in figures else "–"
+                                 for _, key in shown))
         Console(stderr=False).print(table)
 
 
 def evaluate_command(
     scheme: Annotated[SchemeChoice, typer.Argument(help="Which scheme to evaluate.")] = SchemeChoice.all,
-    folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
-    report_dir: Annotated[Path, typer.Option(help="Where reports go.")] = PROJECT_ROOT / "reports",
+    folds: Annotated[int, typer.Option(help="In-source cross-validation folds.")] = 5,
+    report_dir: Annotated[Path | None, typer.Option(
+        help="Where reports go (default: reports/; with --smoke: <WSIS_HOME>/reports-smoke).")
+    ] = None,
+    smoke: Annotated[bool, typer.Option(
+        "--smoke", "--quick",
+        help="CI path: 3 folds, 60 texts per source, 2 held-out SDG sources.")] = False,
+    jobs: Annotated[int, typer.Option(help="Worker processes for fitting.", min=1)] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print headline figures as JSON.")] = False,
 ) -> None:
-    """Cross-validate zero-shot, trained and TF-IDF taggers; write JSON, Markdown and PNG."""
+    """Evaluate the taggers: in-source k-fold, held-out sources, gold set and ablation.
+
+    Writes tagger-eval.md, tagger-eval.json and confusion PNGs.
+    """
     from nlp import data as datasets
     from nlp.config import get_settings
-    from nlp.taxonomy import ACTION_LINES, SDGS, load_taxonomy
-    from nlp.training.evaluate import evaluate_action_lines, evaluate_sdgs
-    from nlp.training.reports import headline, write_reports
+    from nlp.errors import WsisError
+    from nlp.training.evaluate import EvalConfig, run_evaluation
+    from nlp.training.reports import summary_figures, write_reports
 
     settings = get_settings()
     if not datasets.data_available(settings.data_dir):
         _say(f"error: no labelled data in {settings.data_dir}; set WSIS_DATA_DIR")
         raise typer.Exit(2)
-    embedder = _embedder(settings)
-    taxonomy = load_taxonomy(settings.taxonomy_dir, settings.data_dir)
-    cache = settings.home / "cache" / "embeddings"
-    evaluators = {ACTION_LINES: evaluate_action_lines, SDGS: evaluate_sdgs}
-    results = {}
-    for name in _schemes(scheme):
-        if name not in evaluators:
-            _say(f"{name}: no labelled evaluation data (zero-shot scheme), skipped")
-            continue
-        _say(f"[{name}] cross-validating ...")
-        results[name] = evaluators[name](embedder, taxonomy, settings.data_dir, cache, folds,
-                                         progress=_say)
-    paths = write_reports(results, report_dir) if results else {}
-    figures = {k: headline(v) for k, v in results.items()}
+    if report_dir is None:
+        report_dir = settings.home / "reports-smoke" if smoke else PROJECT_ROOT / "reports"
+    config = EvalConfig.smoke(jobs) if smoke else EvalConfig(folds=folds, jobs=jobs)
+    try:
+        result = run_evaluation(settings, _embedder(settings), _schemes(scheme), config,
+                                progress=_say)
+    except WsisError as exc:
+        _say(f"error: {exc}")
+        raise typer.Exit(2) from None
+    paths = write_reports(result.schemes, report_dir, result.run, result.gold)
+    figures = summary_figures(result.schemes, result.gold)
     if as_json:
-        typer.echo(json.dumps({"metrics": figures,
+        typer.echo(json.dumps({"metrics": figures, "run": result.run,
+                               "gold": {k: v for k, v in result.gold.items() if k != "per_label"},
                                "reports": {k: str(v) for k, v in paths.items()}}, indent=2))
     else:
         _print_metrics(figures)
+        if not result.gold.get("available"):
+            _say(f"gold set: {result.gold.get('reason')}")
         for path in paths.values():
             typer.echo(str(path))
 

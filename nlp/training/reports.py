@@ -3,31 +3,60 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from nlp.tagging.scoring import COMPONENTS
 from nlp.taxonomy import ACTION_LINES, SDGS, Taxonomy
 from nlp.training.evaluate import SYSTEMS
 
+SCHEME_NAMES = {ACTION_LINES: "Action Lines", SDGS: "SDG goals"}
+HEADLINE = ("top1", "top3", "precision", "recall", "micro_f1", "macro_f1", "macro_f1_top1",
+            "decision_accuracy")
+# (column title, metric key) of the decision tables
+COLUMNS = (("P", "precision"), ("R", "recall"), ("micro-F1", "micro_f1"),
+           ("macro-F1", "macro_f1"), ("top-1", "top1"), ("decision acc.", "decision_accuracy"))
+DEFINITIONS = (
+    "P, R and micro-F1 score the multi-label decisions (per-label thresholds, top-label floor "
+    "and cap, as the shipped taggers decide) over every (text, label) pair; macro-F1 averages "
+    "per-label F1 over the labels present in the scored texts; top-1 / top-3: the text's first "
+    "gold label is ranked first / among the first three; decision accuracy: each text's gold "
+    "labels as positives and as many of its highest-scored other labels as negatives, share "
+    "decided correctly (`nlp.training.fit.decision_accuracy`); labels/text: mean labels "
+    "predicted per text (gold in brackets)."
+)
+
 
 def headline(result: dict[str, Any]) -> dict[str, dict[str, float]]:
-    return {
-        s: {k: round(result["systems"][s][k], 4)
-            for k in ("top1", "top3", "macro_f1", "micro_f1", "macro_f1_top1")}
-        for s in SYSTEMS
-    }
+    """In-source figures of each system, rounded (for summaries and ``wsis train``)."""
+    return {s: {k: round(result["systems"][s][k], 4) for k in HEADLINE if k in result["systems"][s]}
+            for s in SYSTEMS}
+
+
+def _f(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def _row(name: str, m: dict[str, Any], extra: Sequence[str] = ()) -> str:
+    cells = [name, *extra, *(_f(m[key]) for _, key in COLUMNS)]
+    cells.append(f"{m['mean_labels_predicted']:.2f} ({m['mean_gold_labels']:.2f})")
+    return "| " + " | ".join(cells) + " |"
+
+
+def _head(first: str, extra: Sequence[str] = ()) -> list[str]:
+    titles = [first, *extra, *(t for t, _ in COLUMNS), "labels/text"]
+    return ["| " + " | ".join(titles) + " |", "|" + " --- |" * len(titles)]
 
 
 def markdown_table(result: dict[str, Any]) -> str:
-    rows = ["| system | top-1 | top-3 | macro-F1 | micro-F1 | macro-F1 (top-1 label) |",
-            "| --- | --- | --- | --- | --- | --- |"]
+    """One row per system: n, top-3 and the decision figures (in-source result)."""
+    rows = _head("system", ("n", "top-3"))
     for s in SYSTEMS:
         m = result["systems"][s]
-        rows.append(f"| {s} | {m['top1']:.3f} | {m['top3']:.3f} | {m['macro_f1']:.3f} | "
-                    f"{m['micro_f1']:.3f} | {m['macro_f1_top1']:.3f} |")
+        rows.append(_row(s, m, (str(m["n"]), _f(m["top3"]))))
     return "\n".join(rows)
 
 
@@ -52,8 +81,8 @@ def confusion_png(result: dict[str, Any], path: Path, system: str = "trained") -
     ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
     ax.set_yticks(range(len(labels)), labels, fontsize=7)
     ax.set_xlabel("top-1 predicted")
-    ax.set_ylabel("true")
-    ax.set_title(f"{result['scheme']} ({system}), cross-validated")
+    ax.set_ylabel("first gold label")
+    ax.set_title(f"{result['scheme']} ({system}), in-source k-fold")
     for i in range(len(labels)):
         for j in range(len(labels)):
             if matrix[i, j]:
@@ -66,54 +95,243 @@ def confusion_png(result: dict[str, Any], path: Path, system: str = "trained") -
     return path
 
 
-def summary_table(results: dict[str, dict[str, Any]]) -> list[str]:
-    """The headline figures of every scheme side by side (one row per system)."""
-    cols: list[tuple[str, Callable[[str], float | None]]] = []
-    al, sdg = results.get(ACTION_LINES), results.get(SDGS)
-    if al:
-        for key, name in (("top1", "top-1"), ("top3", "top-3"), ("macro_f1", "macro-F1")):
-            cols.append((f"Action Lines {name}",
-                         lambda s, k=key: al["systems"][s][k]))  # type: ignore[index]
-    if sdg:
-        cols.append(("SDG goals macro-F1", lambda s: sdg["systems"][s]["macro_f1"]))
-        if "cross_source" in sdg:
-            cols.append(("SDG goals macro-F1, cross-source",
-                         lambda s: sdg["cross_source"]["systems"][s]["macro_f1"]))
-    if not cols:
-        return []
-    lines = ["## Summary", "", "| system | " + " | ".join(c for c, _ in cols) + " |",
-             "| --- |" + " --- |" * len(cols)]
-    for system in SYSTEMS:
-        lines.append(f"| {system} | " + " | ".join(f"{fn(system):.3f}" for _, fn in cols) + " |")
-    return lines
+# --------------------------------------------------------------------------------------------
+# The report
 
 
-def write_reports(results: dict[str, dict[str, Any]], out_dir: Path) -> dict[str, Path]:
-    """Write ``tagger-eval.json``, ``tagger-eval.md`` and a confusion PNG per scheme."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out_dir / "tagger-eval.json", "md": out_dir / "tagger-eval.md"}
-    paths["json"].write_text(json.dumps(results, indent=2))
-    lines = ["# Tagger evaluation", "",
-             ("Cross-validated; each system is calibrated on its own training folds only. "
-              "`macro-F1` uses the calibrated per-label thresholds (multi-label decisions); "
-              "`macro-F1 (top-1 label)` scores the single best label per text."), ""]
-    lines += summary_table(results) + [""]
+def _held_out_name(result: dict[str, Any]) -> str:
+    held = result["held_out"]
+    if held["kind"] == "leave-one-source-out":
+        return f"leave-one-source-out, mean of {len(held['sources'])} sources"
+    return held["kind"]
+
+
+def summary_rows(results: dict[str, dict[str, Any]], gold: dict[str, Any] | None
+                 ) -> list[tuple[str, str, dict[str, Any]]]:
+    """``(evaluation, system, figures)`` of the trained system in every evaluation, then the
+    shipped taggers on the gold set."""
+    rows = []
     for scheme, result in results.items():
-        png = confusion_png(result, out_dir / f"confusion-{scheme}.png")
-        paths[f"png-{scheme}"] = png
-        lines += [f"## {scheme}", "", (f"Embedding: `{result['embedding']['name']}`. "
-                                       f"Evaluation set: {result['eval_set']}."), "",
+        name = SCHEME_NAMES.get(scheme, scheme)
+        rows.append((f"{name}, in-source k-fold", "trained", result["systems"]["trained"]))
+        if "held_out" in result:
+            rows.append((f"{name}, {_held_out_name(result)}", "trained",
+                         result["held_out"]["mean"]["systems"]["trained"]))
+    if gold and gold.get("available"):
+        for key, m in gold["keys"].items():
+            rows.append((f"gold set, `{key}`", "shipped", m))
+    return rows
+
+
+def summary_figures(results: dict[str, dict[str, Any]], gold: dict[str, Any] | None
+                    ) -> dict[str, dict[str, dict[str, float]]]:
+    """``{evaluation: {system or key: {figure: value}}}`` for the CLI and ``--json``."""
+    keep = (*HEADLINE, "n")
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for scheme, result in results.items():
+        name = SCHEME_NAMES.get(scheme, scheme)
+        out[f"{name}, in-source k-fold"] = headline(result)
+        if "held_out" in result:
+            out[f"{name}, {_held_out_name(result)}"] = {
+                s: {k: round(v, 4) for k, v in m.items() if k in keep}
+                for s, m in result["held_out"]["mean"]["systems"].items()}
+    if gold and gold.get("available"):
+        out["gold set, shipped taggers"] = {
+            key: {"precision": round(m["precision"], 4), "recall": round(m["recall"], 4),
+                  "micro_f1": round(m["f1"], 4), "macro_f1": round(m["macro_f1"], 4)}
+            for key, m in gold["keys"].items()}
+    return out
+
+
+def _run_header(run: dict[str, Any] | None) -> list[str]:
+    if not run:
+        return [("Figures from `wsis train` (in-source k-fold only; `wsis evaluate all` runs "
+                "every table)."), ""]
+    load_start, load_end = run["load_average_start"], run["load_average_end"]
+    command = "wsis evaluate all" + (" --smoke" if run["mode"] == "smoke" else "")
+    return [
+        (f"- Run: {run['started']}, **{run['mode']}** (`{command}`; folds {run['config']['folds']}"
+        f", texts per source {run['config']['per_source'] or 'all'}, worker processes "
+        f"{run['jobs']})"),
+        f"- Wall time: **{run['wall_seconds'] / 60:.1f} min** ({run['wall_seconds']:.0f} s)",
+        (f"- Machine: {run['cpu']}, {run['cores']} cores (shared); load average (1, 5, 15 min) "
+        f"{', '.join(f'{x:.2f}' for x in load_start)} at the start, "
+        f"{', '.join(f'{x:.2f}' for x in load_end)} at the end"),
+        f"- Embedding model: `{run['embedding']['name']}` ({run['embedding']['dimension']}-d)",
+        "",
+    ]
+
+
+def _in_source_section(results: dict[str, dict[str, Any]]) -> list[str]:
+    lines = ["## 1. In-source k-fold", ""]
+    for scheme, result in results.items():
+        lines += [f"### {SCHEME_NAMES.get(scheme, scheme)}", "",
+                  f"Scored: {result['eval_set']}.", "",
+                  f"Thresholds and model selection: {result['selection']}.", "",
                   markdown_table(result), "",
                   f"Stacker weights of the trained system per fold: {result['mix_per_fold']}",
                   ""]
-        if "cross_source" in result:
-            cross = result["cross_source"]
-            lines += ["### Cross-source generalisation", "", cross["eval_set"] + ".", "",
-                      markdown_table(cross), ""]
-        lines += ["### Per label (trained)", "", per_label_table(result), "",
-                  f"![confusion]({png.name})", ""]
-    paths["md"].write_text("\n".join(lines))
+    return lines
+
+
+def _loso_table(held: dict[str, Any]) -> list[str]:
+    lines = _head("held-out source", ("n", "train"))
+    for name, r in held["sources"].items():
+        mark = " †" if r.get("note") else ""
+        lines.append(_row(f"{name}{mark}", r["systems"]["trained"],
+                          (str(r["n"]), str(r["n_train"]))))
+    mean = held["mean"]["systems"]["trained"]
+    lines.append(_row(f"**mean of {mean['sources']}**", mean, (str(mean["n"]), "")))
+    notes = [f"† {name}: {r['note']}." for name, r in held["sources"].items() if r.get("note")]
+    return lines + ([""] + notes if notes else [])
+
+
+def _held_out_section(results: dict[str, dict[str, Any]]) -> list[str]:
+    lines = ["## 2. Held-out sources", ""]
+    found = False
+    for scheme, result in results.items():
+        if "held_out" not in result:
+            continue
+        found = True
+        held = result["held_out"]
+        lines += [f"### {SCHEME_NAMES.get(scheme, scheme)}: {held['kind']}", "",
+                  f"Thresholds and model selection: {held['selection']}.", ""]
+        if held["kind"] == "leave-one-source-out":
+            lines += ["Trained system, per held-out source:", "", *_loso_table(held), "",
+                      "Every system, unweighted mean over the held-out sources:", ""]
+        lines += _head("system")
+        for system in SYSTEMS:
+            lines.append(_row(system, held["mean"]["systems"][system]))
+        mixes = {name: r["mix"] for name, r in held["sources"].items()}
+        lines += ["", f"Stacker weights of the trained system: {mixes}", ""]
+    if not found:
+        lines += ["Not run (`wsis train` evaluates in-source only; run `wsis evaluate all`).", ""]
+    return lines
+
+
+def _gold_section(gold: dict[str, Any] | None) -> list[str]:
+    lines = ["## 3. Gold set", ""]
+    if gold is None:
+        return lines + [("Not run (`wsis train` evaluates in-source only; run "
+                        "`wsis evaluate all`)."), ""]
+    if not gold.get("available"):
+        return lines + [f"**Gold set not scored:** {gold.get('reason', 'gold set not found')}.",
+                        ""]
+    tuned = [key for key, m in gold["keys"].items() if m.get("rule_fitted_on_gold")]
+    lines += [(f"The shipped taggers ({', '.join(f'`{p}`' for p in gold['models'].values())}) "
+               f"tag the {gold['n_passages']} hand-labelled passages of "
+               "`corpus/gold/tagging-gold.jsonl`; their predicted labels are scored per output "
+               "key (`nlp.training.gold.score_gold`). Thresholds come from the models as "
+               "shipped."), ""]
+    if tuned:
+        lines += [(f"**In-sample warning:** the decision rule (floor, threshold shift, cap) of "
+                   f"{', '.join(f'`{k}`' for k in tuned)} was fitted on these gold passages "
+                   "(model manifest `decision_rule`), so those rows are optimistic."), ""]
+    else:
+        lines += [("No shipped decision rule was fitted on the gold passages (model manifests "
+                  "carry no gold `decision_rule`)."), ""]
+    lines += [("| key (gold field) | passages | gold labels | predicted labels | P | R | micro-F1 "
+              "| macro-F1 |"), "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for key, m in gold["keys"].items():
+        mark = " (in-sample)" if m.get("rule_fitted_on_gold") else ""
+        lines.append(f"| `{key}` ({m['gold_field']}){mark} | {m['n_passages']} | "
+                     f"{m['n_gold_labels']} | {m['n_predicted_labels']} | {_f(m['precision'])} | "
+                     f"{_f(m['recall'])} | {_f(m['f1'])} | {_f(m['macro_f1'])} |")
+    return lines + [""]
+
+
+def ablation_rows(result: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """``(row name, figures)``: the trained system, then one row per component removed."""
+    mean = result["held_out"]["mean"]
+    return [("— (all five components)", mean["systems"]["trained"])] + [
+        (f"without {c}", mean["ablation"][c]) for c in COMPONENTS]
+
+
+def _ablation_section(results: dict[str, dict[str, Any]]) -> list[str]:
+    lines = ["## 4. Ablation on held-out sources", "",
+             ("The trained system with one scoring component removed at a time, on the "
+              "held-out splits of section 2 (stacker, thresholds, floor and cap refitted each "
+              "time on the training sources only). A component earns its place when removing "
+              "it lowers the held-out figures."), ""]
+    found = False
+    for scheme, result in results.items():
+        if "held_out" not in result:
+            continue
+        found = True
+        rows = ablation_rows(result)
+        base = rows[0][1]
+        lines += [f"### {SCHEME_NAMES.get(scheme, scheme)} ({_held_out_name(result)})", "",
+                  *_head("removed component"), ]
+        lines[-2] = lines[-2][:-1] + "| Δ micro-F1 | Δ decision acc. |"
+        lines[-1] += " --- | --- |"
+        for name, m in rows:
+            delta = (f"{m['micro_f1'] - base['micro_f1']:+.3f}",
+                     f"{m['decision_accuracy'] - base['decision_accuracy']:+.3f}")
+            lines.append(_row(name, m)[:-1] + f"| {delta[0]} | {delta[1]} |")
+        mixes = [r["mix"] for r in result["held_out"]["sources"].values()]
+        kept = ", ".join(f"{c} {sum(c in mix for mix in mixes)}/{len(mixes)}"
+                         for c in COMPONENTS)
+        lines += ["", (f"Held-out splits whose trained stacker kept each component (a component "
+                       f"with a negative weight is dropped, so removing it changes nothing): "
+                       f"{kept}."), ""]
+    if not found:
+        lines += ["Not run (`wsis train` evaluates in-source only; run `wsis evaluate all`).", ""]
+    return lines
+
+
+def render_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any] | None = None,
+                    gold: dict[str, Any] | None = None,
+                    pngs: dict[str, Path] | None = None) -> str:
+    """The whole report as Markdown."""
+    lines = ["# Tagger evaluation", "", *_run_header(run),
+             ("Every figure comes from texts the scored model never saw, and every choice made "
+              "from data (stacker weights, per-label thresholds, top-label floor, cap) is made "
+              "inside each split on held-out predictions of its training part only; how, is "
+              "said under each table. " + DEFINITIONS), ""]
+    rows = summary_rows(results, gold)
+    if rows:
+        lines += ["## Summary", "", *_head("evaluation", ("system",))]
+        for evaluation, system, m in rows:
+            if "micro_f1" not in m:  # gold rows: no ranking figures
+                m = m | {"micro_f1": m["f1"], "top1": float("nan"),
+                         "decision_accuracy": float("nan"),
+                         "mean_labels_predicted": m["n_predicted_labels"] / max(m["n_passages"], 1),
+                         "mean_gold_labels": m["n_gold_labels"] / max(m["n_passages"], 1)}
+            lines.append(_row(evaluation, m, (system,)).replace("nan", "–"))
+        lines.append("")
+    lines += _in_source_section(results)
+    lines += _held_out_section(results)
+    lines += _gold_section(gold)
+    lines += _ablation_section(results)
+    lines += ["## Per label (in-source k-fold, trained system)", ""]
+    for scheme, result in results.items():
+        lines += [f"### {SCHEME_NAMES.get(scheme, scheme)}", "", per_label_table(result), ""]
+        if pngs and scheme in pngs:
+            lines += [f"![confusion]({pngs[scheme].name})", ""]
+    return "\n".join(lines)
+
+
+def write_reports(results: dict[str, dict[str, Any]], out_dir: Path,
+                  run: dict[str, Any] | None = None,
+                  gold: dict[str, Any] | None = None) -> dict[str, Path]:
+    """Write ``tagger-eval.json``, ``tagger-eval.md`` and a confusion PNG per scheme.
+
+    Args:
+        results: ``{scheme: result}`` of :func:`nlp.training.evaluate.evaluate_action_lines` /
+            ``evaluate_sdgs``.
+        out_dir: the report folder (created).
+        run: the run header (:class:`nlp.training.evaluate.EvaluationRun` ``.run``).
+        gold: the gold-set result (:func:`nlp.training.evaluate.evaluate_gold`).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out_dir / "tagger-eval.json", "md": out_dir / "tagger-eval.md"}
+    pngs = {scheme: confusion_png(result, out_dir / f"confusion-{scheme}.png")
+            for scheme, result in results.items()}
+    paths["json"].write_text(json.dumps({"run": run, "schemes": results, "gold": gold},
+                                        indent=1))
+    paths["md"].write_text(render_markdown(results, run, gold, pngs))
+    paths.update({f"png-{scheme}": png for scheme, png in pngs.items()})
     return paths
 
 
@@ -164,9 +382,10 @@ def model_card(tagger: Any, taxonomy: Taxonomy) -> str:
     lines += ["", "## Metrics", ""]
     if metrics:
         lines += [markdown_table(metrics), "", f"Evaluation set: {metrics['eval_set']}."]
-        if "cross_source" in metrics:
-            lines += ["", "Cross-source (trained without the evaluation sentences):", "",
-                      markdown_table(metrics["cross_source"])]
+        if metrics.get("selection"):
+            lines += ["", f"Thresholds and model selection: {metrics['selection']}."]
+        lines += ["", DEFINITIONS, "", ("Held-out-source figures, the ablation and the gold "
+                                       "set: `reports/tagger-eval.md` (`wsis evaluate all`).")]
     else:
         lines.append("No labelled evaluation data for this scheme.")
     lines += ["", "## Limits", ""]

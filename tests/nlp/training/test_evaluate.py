@@ -1,0 +1,258 @@
+"""Evaluation: metrics by hand, splits that never leak, the fast path equals fit_layer, reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+from datahelp import needs_data
+from typer.testing import CliRunner
+
+from nlp.config import get_settings
+from nlp.tagging.scoring import COMPONENTS
+from nlp.training import evaluate as ev
+from nlp.training.evaluate import (
+    DecisionAccuracy,
+    SchemeData,
+    classification_metrics,
+    decision_accuracy,
+    held_out_source_splits,
+    in_source_splits,
+    score_splits,
+    split_logits,
+)
+from nlp.training.fit import decision_accuracy as loop_decision_accuracy
+from nlp.training.fit import fit_layer
+from nlp.training.reports import ablation_rows, render_markdown
+
+# --------------------------------------------------------------------------------------------
+# Metrics
+
+
+def test_decision_precision_recall_figures_equal_hand_computed_values():
+    labels = ["a", "b", "c", "d"]
+    y = np.array([[1, 0, 0, 0], [0, 1, 1, 0]], bool)
+    proba = np.array([[0.8, 0.6, 0.3, 0.1], [0.2, 0.7, 0.4, 0.5]])
+    pred = np.array([[1, 1, 0, 0], [0, 1, 0, 1]], bool)
+    # text 0: gold a predicted (right); strongest other label b predicted (wrong)      -> 1/2
+    # text 1: gold b predicted, c missed; strongest others d (predicted, wrong), a (not) -> 2/4
+    assert decision_accuracy(proba, y, pred) == pytest.approx(3 / 6)
+    assert loop_decision_accuracy(proba, y, pred) == pytest.approx(3 / 6)
+    m = classification_metrics(labels, y, proba, pred)
+    # tp = 2 (a in text 0, b in text 1); 4 predicted; 3 gold
+    assert m["precision"] == pytest.approx(2 / 4)
+    assert m["recall"] == pytest.approx(2 / 3)
+    assert m["micro_f1"] == pytest.approx(2 * 2 / (4 + 3))
+    # per label F1: a 1, b 2/3 (predicted twice, right once), c 0; d has no gold -> not averaged
+    assert m["macro_f1"] == pytest.approx((1 + 2 / 3 + 0) / 3)
+    assert m["top1"] == 1.0 and m["top3"] == 1.0  # first gold labels a and b are ranked first
+    assert m["decision_accuracy"] == pytest.approx(0.5)
+    assert m["mean_labels_predicted"] == 2.0 and m["mean_gold_labels"] == 1.5
+    assert m["per_label"]["b"] == {"precision": 0.5, "recall": 1.0, "f1": pytest.approx(2 / 3),
+                                   "support": 1}
+    # the first gold label decides top-1: make c (second gold label of text 1) the primary
+    m = classification_metrics(labels, y, proba, pred, primary=np.array([0, 2]))
+    assert m["top1"] == 0.5 and m["top3"] == 1.0
+
+
+def test_vectorised_decision_accuracy_equals_the_loop_in_fit():
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n, labels = int(rng.integers(1, 40)), int(rng.integers(2, 18))
+        y = rng.random((n, labels)) < rng.random() * 0.8
+        proba = rng.random((n, labels)).round(int(rng.integers(1, 4)))  # many ties
+        pred = rng.random((n, labels)) < 0.3
+        expected = loop_decision_accuracy(proba, y, pred)
+        assert decision_accuracy(proba, y, pred) == expected
+        cached = DecisionAccuracy()
+        assert cached(proba, y, pred) == expected
+        assert cached(proba, y, ~pred) == loop_decision_accuracy(proba, y, ~pred)
+
+
+# --------------------------------------------------------------------------------------------
+# Synthetic data: 4 labels, 4 sources
+
+
+WORDS = {"a": "water river sanitation", "b": "school teacher pupils", "c": "clinic health doctor",
+         "d": "energy solar power"}
+
+
+def _synthetic(n_per_source: int = 40, seed: int = 0) -> SchemeData:
+    rng = np.random.default_rng(seed)
+    labels = list(WORDS)
+    centers = np.eye(len(labels), 16) * 3
+    texts, sources, rows, vectors = [], [], [], []
+    for s in range(4):
+        for i in range(n_per_source):
+            j = int(rng.integers(len(labels)))
+            words = WORDS[labels[j]].split() + ["the", "of", f"s{s}", f"n{i % 7}"]
+            texts.append(" ".join(rng.choice(words, 6)))
+            sources.append(f"src{s}")
+            rows.append(j)
+            vectors.append(centers[j] + rng.normal(0, 1.2, 16))
+    vectors = np.array(vectors, np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    y = np.zeros((len(rows), len(labels)), bool)
+    y[np.arange(len(rows)), rows] = True
+    protos = (centers / 3).astype(np.float32)
+    return SchemeData(
+        scheme="toy", labels=labels, texts=texts, sources=np.array(sources), vectors=vectors,
+        y=y, primary=np.array(rows), calibrate=np.ones(len(rows), bool), prototypes=protos,
+        keywords={lab: WORDS[lab].split()[:1] for lab in labels}, objective="decision_accuracy")
+
+
+def test_held_out_source_splits_never_train_on_the_held_out_source():
+    data = _synthetic()
+    splits = held_out_source_splits(data.sources, data.calibrate, ["src0", "src1", "src2", "src3"])
+    assert [s.name for s in splits] == ["src0", "src1", "src2", "src3"]
+    for split in splits:
+        assert set(data.sources[split.test]) == {split.name}
+        assert split.name not in set(data.sources[split.train])
+        assert len(split.inner) == 3  # the other three sources, each held out once
+        for fit_rows, scored in split.inner:
+            (inner_source,) = set(data.sources[scored])
+            assert set(scored) <= set(split.train)
+            assert not {split.name, inner_source} & set(data.sources[fit_rows])
+
+
+def test_loso_models_never_score_texts_of_a_source_they_trained_on(monkeypatch):
+    data = _synthetic(n_per_source=25)
+    calls: list[tuple[np.ndarray, np.ndarray]] = []
+    original = ev._supervised_logits
+
+    def recording(vectors, y, texts, fit_rows, score_rows, final, components):
+        calls.append((fit_rows, score_rows))
+        return original(vectors, y, texts, fit_rows, score_rows, final, components)
+
+    monkeypatch.setattr(ev, "_supervised_logits", recording)
+    splits = held_out_source_splits(data.sources, data.calibrate, ["src0", "src1", "src2"])
+    split_logits(data, splits)
+    # outer models (3) + inner models "all but S and T", shared between splits S and T
+    assert len(calls) == 3 + len({frozenset({s.name, str(data.sources[r[0]])})
+                                  for s in splits for _, r in s.inner})
+    for fit_rows, score_rows in calls:
+        assert not set(data.sources[fit_rows]) & set(data.sources[score_rows])
+
+
+def test_a_source_that_never_calibrates_is_not_an_inner_fold():
+    data = _synthetic()
+    data.calibrate[data.sources == "src3"] = False  # e.g. texts the prototypes were built from
+    (split,) = held_out_source_splits(data.sources, data.calibrate, ["src0"])
+    assert sorted(str(data.sources[r[0]]) for _, r in split.inner) == ["src1", "src2"]
+    assert not split.calibrate[data.sources[split.train] == "src3"].any()
+
+
+def test_in_source_splits_are_nested():
+    data = _synthetic()
+    data.sources[:60] = "eval"
+    splits = in_source_splits(data.sources, data.primary, data.calibrate, "eval", 3)
+    scored = np.concatenate([s.test for s in splits])
+    assert sorted(scored) == list(range(60))
+    for split in splits:
+        assert not set(split.test) & set(split.train)
+        assert len(split.inner) == 2
+        for fit_rows, rows in split.inner:
+            assert set(rows) <= set(range(60)) and not set(rows) & set(split.test)
+            assert not set(fit_rows) & (set(rows) | set(split.test))
+        # only the evaluation source's training rows calibrate
+        assert (split.calibrate == (split.train < 60)).all()
+
+
+@pytest.mark.parametrize("silent_source", [None, "src3"])
+def test_the_fast_path_scores_like_fit_layer(silent_source):
+    """Stacking shared component logits gives the same test scores and decisions as fitting
+    the layer with ``fit_layer(groups=sources)`` on the same training part."""
+    data = _synthetic()
+    if silent_source:
+        data.calibrate[data.sources == silent_source] = False
+    (split,) = held_out_source_splits(data.sources, data.calibrate, ["src0"])
+    proba, pred, mix = score_splits(data, [split])[0]["trained"]
+    train, test = split.train, split.test
+    fit = fit_layer(data.labels, data.vectors[train], data.y[train], data.prototypes,
+                    [data.texts[i] for i in train], COMPONENTS,
+                    calibrate=data.calibrate[train], keywords=data.keywords,
+                    groups=list(data.sources[train]), objective="decision_accuracy")
+    texts = [data.texts[i] for i in test]
+    expected = fit.layer.proba(data.vectors[test], texts)
+    assert mix == {k: round(v, 3) for k, v in fit.layer.mix.items()}
+    np.testing.assert_allclose(proba, expected, atol=1e-6)
+    np.testing.assert_array_equal(pred, fit.layer.decide(expected))
+
+
+def test_ablation_has_one_row_per_component_and_the_report_has_every_table():
+    data = _synthetic(n_per_source=30)
+    data.sources[:40] = "eval"
+    config = ev.EvalConfig(folds=3)
+    systems, mixes = ev._in_source(data, "eval", config, None)
+    result = {"scheme": "sdgs", "labels": data.labels, "eval_set": "toy", "selection": "nested",
+              "systems": systems, "mix_per_fold": mixes,
+              "held_out": ev._held_out(data, ["src1", "src2"], config, None)
+              | {"kind": "leave-one-source-out", "selection": "inner LOSO"}}
+    rows = ablation_rows(result)
+    assert [name for name, _ in rows[1:]] == [f"without {c}" for c in COMPONENTS]
+    markdown = render_markdown({"sdgs": result}, gold={"available": False,
+                                                       "reason": "gold set not found"})
+    for heading in ("## Summary", "## 1. In-source k-fold", "## 2. Held-out sources",
+                    "## 3. Gold set", "## 4. Ablation on held-out sources"):
+        assert heading in markdown
+    assert "gold set not found" in markdown
+    for c in COMPONENTS:
+        assert markdown.count(f"| without {c} |") == 1
+    assert "| src1 |" in markdown and "| src2 |" in markdown
+
+
+# --------------------------------------------------------------------------------------------
+# The CLI smoke run on the real data sets (hash embedder)
+
+
+@pytest.fixture
+def app() -> typer.Typer:
+    from nlp.tagging_cli import register
+
+    app = typer.Typer()
+
+    @app.command()
+    def version() -> None:  # a second command so typer keeps sub-command names
+        typer.echo("0")
+
+    register(app)
+    return app
+
+
+@needs_data
+def test_smoke_run_writes_every_report(app, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    data_dir = get_settings().data_dir
+    monkeypatch.setenv("WSIS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WSIS_MODELS_DIR", str(tmp_path / "models"))  # no shipped taggers
+    monkeypatch.setenv("WSIS_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("WSIS_EMBEDDING_MODEL", "hash:256")
+    get_settings.cache_clear()
+    try:
+        out = tmp_path / "reports"
+        result = CliRunner().invoke(app, ["evaluate", "all", "--smoke", "--jobs", "2", "--json",
+                                          "--report-dir", str(out)])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert set(summary["reports"]) == {"json", "md", "png-action-lines", "png-sdgs"}
+    for path in summary["reports"].values():
+        assert Path(path).is_file() and Path(path).parent == out
+    assert summary["run"]["mode"] == "smoke"
+    assert summary["gold"]["available"] is False
+    markdown = (out / "tagger-eval.md").read_text()
+    for text in ("Wall time:", "Machine:", "Embedding model: `hash:256`", "## 1. In-source",
+                 "## 2. Held-out sources", "## 3. Gold set", "## 4. Ablation",
+                 "leave-Prizes-out", "qu-sdg-sentences"):
+        assert text in markdown
+    report = json.loads((out / "tagger-eval.json").read_text())
+    for scheme in ("action-lines", "sdgs"):
+        held = report["schemes"][scheme]["held_out"]
+        assert list(held["mean"]["ablation"]) == list(COMPONENTS)
+        for figures in held["sources"].values():
+            assert {"precision", "recall", "micro_f1", "decision_accuracy"} <= set(
+                figures["systems"]["trained"])
+    assert len(report["schemes"]["sdgs"]["held_out"]["sources"]) == 2
