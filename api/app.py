@@ -26,6 +26,7 @@ import nlp
 from api.deps import ApiContext
 from api.jobs import JobConflict, Retrainer
 from api.routes import documents, feedback, meta, models, search, tag
+from api.schemas import LimitExceeded, RequestLimits
 from api.security import load_or_create_token
 from api.service import BadRequest, NotFound
 from api.tagging import TaggersUnavailable, TaggingService
@@ -57,7 +58,8 @@ _PAGE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script
 def _error_status(exc: WsisError) -> int:
     """Status code of a domain error (most specific class first)."""
     for cls, code in ((UnsupportedFormatError, 415), (DocumentError, 422), (FilterError, 422),
-                      (BadRequest, 422), (NotFound, 404), (PassageNotFoundError, 404),
+                      (BadRequest, 422), (LimitExceeded, 422), (NotFound, 404),
+                      (PassageNotFoundError, 404),
                       (JobConflict, 409), (TaggersUnavailable, 503), (IndexNotFoundError, 503),
                       (ManifestMismatchError, 503)):
         if isinstance(exc, cls):
@@ -102,19 +104,18 @@ class SecurityHeaders:
 class BodySizeGuard:
     """Caps request bodies, so no client can make the server buffer an unbounded body.
 
-    An upload may carry ``max_upload_mb`` plus a little slack for the multipart framing (the
+    An upload may carry ``upload_bytes`` plus a little slack for the multipart framing (the
     handler checks the file itself against the exact limit, after the token check); every
-    other body is JSON, capped at what the text limits allow. A declared Content-Length over
-    the cap is refused before reading (uploads: in the handler, after the token check); a
-    streamed body is cut off as soon as it passes the cap.
+    other body is JSON, capped at what the text limits allow (:class:`RequestLimits`). A
+    declared Content-Length over the cap is refused before reading (uploads: in the handler,
+    after the token check); a streamed body is cut off as soon as it passes the cap.
     """
 
-    def __init__(self, app: ASGIApp, upload_limit: int, json_limit: int,
-                 slack: int = 1 << 20) -> None:
+    def __init__(self, app: ASGIApp, limits: RequestLimits) -> None:
         self.app = app
-        self.upload_limit = upload_limit
-        self.json_limit = json_limit
-        self.slack = slack
+        self.upload_limit = limits.upload_bytes
+        self.json_limit = limits.json_body_bytes
+        self.slack = limits.multipart_slack
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
@@ -148,7 +149,8 @@ def say(message: str) -> None:
     print(f"WSIS Lens: {message}", file=sys.stderr, flush=True)
 
 
-def _build_context(settings: Settings, workspace: Workspace | None) -> ApiContext:
+def _build_context(settings: Settings, workspace: Workspace | None,
+                   limits: RequestLimits) -> ApiContext:
     workspace = workspace or Workspace(settings)
     token = load_or_create_token(settings)
     if token.generated:
@@ -174,7 +176,7 @@ def _build_context(settings: Settings, workspace: Workspace | None) -> ApiContex
             say(f"serving without tags: {tagging.reason}")
     retrainer = Retrainer(settings, workspace.store, lambda: workspace.tag_embedder,
                           on_success=lambda: tagging.load(build=False))
-    return ApiContext(settings, workspace, tagging, token, retrainer)
+    return ApiContext(settings, workspace, tagging, token, retrainer, limits)
 
 
 def _offline_docs(app: FastAPI) -> None:
@@ -207,10 +209,11 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
     """
     if settings is None:
         settings = workspace.settings if workspace is not None else get_settings()
+    limits = RequestLimits.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        ctx = await run_in_threadpool(_build_context, settings, workspace)
+        ctx = await run_in_threadpool(_build_context, settings, workspace, limits)
         app.state.ctx = ctx
         try:
             yield
@@ -237,10 +240,7 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
         return JSONResponse({"detail": _detail(exc)}, status_code=code)
 
     app.add_middleware(SecurityHeaders)
-    # JSON bodies: every allowed text at its longest, escaped as \uXXXX (6 bytes a character).
-    json_limit = max(1 << 20, settings.max_texts_per_request * settings.max_text_chars * 6)
-    app.add_middleware(BodySizeGuard, upload_limit=int(settings.max_upload_mb * 2**20),
-                       json_limit=json_limit)
+    app.add_middleware(BodySizeGuard, limits=limits)
 
     for module in (meta, search, tag, documents, feedback, models):
         app.include_router(module.router)

@@ -13,6 +13,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.jobs import Retrainer
+from api.schemas import RequestLimits
 from api.security import ApiToken
 from api.tagging import TaggingService
 from nlp.config import Settings
@@ -28,6 +29,7 @@ class ApiContext:
     tagging: TaggingService
     token: ApiToken
     retrainer: Retrainer
+    limits: RequestLimits
 
 
 def get_context(request: Request) -> ApiContext:

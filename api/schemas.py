@@ -1,16 +1,74 @@
-"""Request and response bodies of the HTTP API (the documented JSON at ``/docs``)."""
+"""Request and response bodies of the HTTP API (the documented JSON at ``/docs``), and every
+length limit a request must keep.
+
+Fixed limits are declared on the fields. The limits an operator can set (``Settings.max_*``)
+are read here only, into :class:`RequestLimits`; each request body's ``check_limits`` applies
+them (the app calls it before the library) and raises :class:`LimitExceeded` (422).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from nlp.config import Settings
+from nlp.errors import WsisError
 
 SearchMode = Literal["semantic", "lexical", "hybrid"]
 Scheme = Literal["action-lines", "sdgs", "gdc"]
 FeedbackAction = Literal["accept", "reject", "add"]
 
-_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,95}$"
+ID_CHARS = 96  # longest passage id (or any other id) a request may name
+_ID = rf"^[A-Za-z0-9][A-Za-z0-9._:-]{{0,{ID_CHARS - 1}}}$"
+
+
+class LimitExceeded(WsisError):
+    """A request body over one of this server's configured limits, or blank where text is
+    needed (422)."""
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """How large a request may be: the ``Settings.max_*`` knobs plus the fixed limits of an
+    upload's form."""
+
+    query_chars: int
+    text_chars: int
+    texts_per_request: int
+    upload_bytes: int
+    meta_chars: int = 500  # each metadata field of an upload (title, organization, ...)
+    form_field_bytes: int = 64 * 1024  # each non-file part of an upload's form
+    multipart_slack: int = 1 << 20  # headers and metadata around the file in an upload body
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RequestLimits:
+        return cls(query_chars=settings.max_query_chars, text_chars=settings.max_text_chars,
+                   texts_per_request=settings.max_texts_per_request,
+                   upload_bytes=int(settings.max_upload_mb * 2**20))
+
+    @property
+    def json_body_bytes(self) -> int:
+        """Largest JSON body: every allowed text at its longest, escaped as \\uXXXX (6 bytes a
+        character), and at least 1 MiB."""
+        return max(1 << 20, self.texts_per_request * self.text_chars * 6)
+
+    @property
+    def unpacked_bytes(self) -> int:
+        """How much an uploaded archive (docx) may expand to: Word compresses text about
+        5-10x, so 20x the upload limit leaves room for images (at least 10 MiB)."""
+        return max(10 * 2**20, 20 * self.upload_bytes)
+
+
+def _check_text(value: str | None, limit: int, what: str) -> None:
+    """Refuse a text over ``limit`` characters or blank; ``what`` names it in the message."""
+    if value is None:
+        return
+    if len(value) > limit:
+        raise LimitExceeded(f"{what} is {len(value)} characters long; the limit is {limit}")
+    if not value.strip():
+        raise LimitExceeded(f"{what} is empty")
 
 
 def _as_list(value: Any) -> Any:
@@ -103,6 +161,10 @@ class SearchRequest(Strict):
     filters: Filters = Field(default_factory=Filters)
     include_tags: bool = True
 
+    def check_limits(self, limits: RequestLimits) -> None:
+        """Raises :class:`LimitExceeded` for a query that is too long or blank."""
+        _check_text(self.query, limits.query_chars, "The query")
+
 
 class TagBrief(BaseModel):
     label: str
@@ -149,6 +211,10 @@ class SimilarRequest(Strict):
             raise ValueError("give exactly one of passage_id and text")
         return self
 
+    def check_limits(self, limits: RequestLimits) -> None:
+        """Raises :class:`LimitExceeded` for a text that is too long or blank."""
+        _check_text(self.text, limits.text_chars, "The text")
+
 
 class SimilarGroup(BaseModel):
     doc_id: str
@@ -187,6 +253,14 @@ class TagRequest(Strict):
         if self.ids is not None and len(self.ids) != len(self.texts):
             raise ValueError(f"ids has {len(self.ids)} entries for {len(self.texts)} texts")
         return self
+
+    def check_limits(self, limits: RequestLimits) -> None:
+        """Raises :class:`LimitExceeded` for too many texts, or one too long or blank."""
+        most = limits.texts_per_request
+        if len(self.texts) > most:
+            raise LimitExceeded(f"{len(self.texts)} texts sent; at most {most} per request")
+        for i, text in enumerate(self.texts):
+            _check_text(text, limits.text_chars, f"Text {i}")
 
 
 class TagResponse(BaseModel):
@@ -270,6 +344,10 @@ class FeedbackRequest(Strict):
         if (self.passage_id is None) == (self.text is None):
             raise ValueError("give exactly one of passage_id and text")
         return self
+
+    def check_limits(self, limits: RequestLimits) -> None:
+        """Raises :class:`LimitExceeded` for a text that is too long or blank."""
+        _check_text(self.text, limits.text_chars, "The text")
 
 
 class FeedbackOut(BaseModel):

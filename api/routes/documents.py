@@ -25,8 +25,6 @@ router = APIRouter(prefix="/v1/documents", tags=["documents"], dependencies=[Rea
 
 DocId = Path(..., pattern=r"^[0-9a-f]{16}$", description="Document id (16 hex digits).")
 _META_FIELDS = ("title", "organization", "kind", "date")
-_META_MAX = 500
-_MULTIPART_SLACK = 1 << 20  # headers and metadata fields around the file in the request body
 
 _UPLOAD_BODY = {
     "requestBody": {
@@ -96,12 +94,13 @@ def _too_large(limit_bytes: int) -> HTTPException:
 async def upload(request: Request, response: Response, ctx: Context) -> dict:
     # The body is parsed here, after the token check, so an anonymous client cannot make the
     # server read a large upload. The ASGI size guard in api.app also stops chunked bodies.
-    limit = int(ctx.settings.max_upload_mb * 2**20)
+    limits = ctx.limits
+    limit = limits.upload_bytes
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + _MULTIPART_SLACK:
+    if declared and declared.isdigit() and int(declared) > limit + limits.multipart_slack:
         raise _too_large(limit)
     async with request.form(max_files=1, max_fields=len(_META_FIELDS) + 2,
-                            max_part_size=64 * 1024) as form:
+                            max_part_size=limits.form_field_bytes) as form:
         upload_file = form.get("file")
         if not isinstance(upload_file, UploadFile):
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -115,16 +114,15 @@ async def upload(request: Request, response: Response, ctx: Context) -> dict:
         for name in _META_FIELDS:
             value = form.get(name)
             value = value.strip() if isinstance(value, str) else ""
-            if len(value) > _META_MAX:
+            if len(value) > limits.meta_chars:
                 raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                    f"The {name} is longer than {_META_MAX} characters")
+                                    f"The {name} is longer than {limits.meta_chars} characters")
             fields[name] = value
         filename = safe_filename(upload_file.filename)
     if fields["date"] and date_range(fields["date"]) is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"date {fields['date']!r} is not YYYY, YYYY-MM or YYYY-MM-DD")
-    # Word documents compress text about 5-10x; 20x the upload limit leaves room for images.
-    check_archive(data, max(10 * 2**20, 20 * limit))
+    check_archive(data, limits.unpacked_bytes)
     meta = DocumentMeta(title=fields["title"], organization=fields["organization"],
                         kind=fields["kind"], date=fields["date"], source=filename)
     document, created = await run_in_threadpool(ctx.workspace.ingest_bytes, data, filename, meta)

@@ -7,7 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from api.deps import Context, ReadAccess, WriteAccess
-from api.schemas import FeedbackList, FeedbackOut, FeedbackRequest
+from api.schemas import ID_CHARS, FeedbackList, FeedbackOut, FeedbackRequest
 from nlp import feedback as fb
 
 router = APIRouter(prefix="/v1/feedback", tags=["feedback"], dependencies=[ReadAccess])
@@ -33,6 +33,7 @@ def add_feedback(body: FeedbackRequest, ctx: Context) -> dict:
     """Judge one label on a stored passage or on a free text. Every judgement is kept and is
     used by the next retrain."""
     scheme = _scheme_of(ctx, body.label, body.scheme)
+    body.check_limits(ctx.limits)
     doc_id = None
     if body.passage_id is not None:
         try:
@@ -43,12 +44,6 @@ def add_feedback(body: FeedbackRequest, ctx: Context) -> dict:
         text, doc_id = passage.text, passage.doc_id
     else:
         text = body.text or ""
-        if len(text) > ctx.settings.max_text_chars:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                f"The text is {len(text)} characters long; the limit is "
-                                f"{ctx.settings.max_text_chars}")
-        if not text.strip():
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "The text is empty")
     record = fb.add_feedback(ctx.workspace.store, text=text, scheme=scheme, label=body.label,
                              action=body.action, passage_id=body.passage_id, doc_id=doc_id,
                              score=body.score, note=body.note, author=body.author)
@@ -56,7 +51,7 @@ def add_feedback(body: FeedbackRequest, ctx: Context) -> dict:
 
 
 @router.get("", response_model=FeedbackList, summary="List feedback (oldest first)")
-def list_feedback(ctx: Context, passage_id: str | None = Query(None, max_length=96),
+def list_feedback(ctx: Context, passage_id: str | None = Query(None, max_length=ID_CHARS),
                   limit: int = Query(500, ge=1, le=10000)) -> dict:
     records = fb.list_feedback(ctx.workspace.store,
                                [passage_id] if passage_id is not None else None, limit)

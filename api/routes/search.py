@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter
 
 from api import service
 from api.deps import Context, ReadAccess
@@ -11,20 +11,12 @@ from api.schemas import SearchRequest, SearchResponse, SimilarRequest, SimilarRe
 router = APIRouter(prefix="/v1", tags=["search"], dependencies=[ReadAccess])
 
 
-def _check_length(value: str | None, limit: int, what: str) -> None:
-    if value is not None and len(value) > limit:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"The {what} is {len(value)} characters long; the limit is {limit}")
-
-
 @router.post("/search", response_model=SearchResponse, summary="Search passages")
 def search(body: SearchRequest, ctx: Context) -> dict:
     """Semantic, lexical (BM25) or hybrid search with metadata and tag filters. Each result
     carries the passage, its offsets in the document, the document's metadata, the score and
     the passage's predicted tags."""
-    _check_length(body.query, ctx.settings.max_query_chars, "query")
-    if not body.query.strip():
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "The query is empty")
+    body.check_limits(ctx.limits)
     index, hits = service.search(ctx.workspace, ctx.tagging, body.query, body.k, body.mode,
                                  body.filters)
     tags = (service.tags_for(ctx.tagging, index, [h.passage for h in hits])
@@ -41,9 +33,7 @@ def search(body: SearchRequest, ctx: Context) -> dict:
              summary="Similar passages in other documents, grouped by document")
 def similar(body: SimilarRequest, ctx: Context) -> dict:
     """Give a stored ``passage_id`` (its own document is left out) or free ``text``."""
-    _check_length(body.text, ctx.settings.max_text_chars, "text")
-    if body.text is not None and not body.text.strip():
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "The text is empty")
+    body.check_limits(ctx.limits)
     index, result = service.similar(
         ctx.workspace, ctx.tagging, passage_id=body.passage_id, text=body.text, k=body.k,
         per_document=body.per_document, filters=body.filters)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter
 
 from api.deps import Context, ReadAccess
 from api.schemas import TagRequest, TagResponse
@@ -15,15 +15,6 @@ def tag(body: TagRequest, ctx: Context) -> dict:
     """Scores every label of every scheme for each text (the ``wsis tag`` JSON), with the
     decision threshold and, when ``explain`` is on, the evidence: the sentences that drove a
     tag (with character offsets), the nearest labelled examples and matched keywords."""
-    limit, most = ctx.settings.max_text_chars, ctx.settings.max_texts_per_request
-    if len(body.texts) > most:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"{len(body.texts)} texts sent; at most {most} per request")
-    for i, text in enumerate(body.texts):
-        if len(text) > limit:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                f"Text {i} is {len(text)} characters long; the limit is {limit}")
-        if not text.strip():
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Text {i} is empty")
+    body.check_limits(ctx.limits)
     results = ctx.tagging.tag_texts(body.texts, body.ids, explain=body.explain)
     return {"models": ctx.tagging.models(), "results": results}
