@@ -186,32 +186,39 @@ def remove(doc_id: Annotated[str, typer.Argument(help="Document id (see `wsis do
 @app.command("export-onnx")
 def export_onnx_command(
     model: Annotated[str | None, typer.Option(
-        help="Bundled model name or a sentence-transformers directory (default: configured).")
+        help="Bundled model name or a sentence-transformers directory (default: the search "
+             "model and the taggers' encoder).")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Export again even if present.")] = False,
 ) -> None:
-    """Export the embedding model to ONNX so serving with WSIS_EMBEDDING_BACKEND=onnx never
+    """Export the embedding models to ONNX so serving with WSIS_EMBEDDING_BACKEND=onnx never
     imports torch (needs torch once, here)."""
     from nlp.config import get_settings
     from nlp.embed import BUNDLED_MODEL, bundled_model_path
     from nlp.errors import WsisError
     from nlp.onnx_embed import check_source, export_onnx, is_export_dir
 
-    spec = model or get_settings().embedding_model
-    source = bundled_model_path() if spec == BUNDLED_MODEL else Path(spec).expanduser()
-    if not source.is_dir():
-        _fail(f"{spec}: not the bundled model nor a model directory")
-    name = BUNDLED_MODEL if spec == BUNDLED_MODEL else source.name
-    target = get_settings().home / "onnx" / name
-    try:
-        if is_export_dir(target) and not force:
-            check_source(target, source)
-            typer.echo(f"ONNX export of {name} is up to date at {target}")
-            return
-        export_onnx(source, target, name=name, replace=True)
-    except (WsisError, ValueError) as exc:
-        _fail(str(exc))
-    typer.echo(f"exported {name} to {target}")
+    settings = get_settings()
+    specs = [model] if model else list(dict.fromkeys(
+        [settings.embedding_model, settings.tagging_model_spec]))
+    for spec in specs:
+        if spec.startswith("hash"):
+            continue
+        source = bundled_model_path() if spec == BUNDLED_MODEL else Path(spec).expanduser()
+        if not source.is_dir():
+            _fail(f"{spec}: not the bundled model nor a model directory")
+        name = BUNDLED_MODEL if spec == BUNDLED_MODEL else source.name
+        target = settings.home / "onnx" / name
+        try:
+            if is_export_dir(target) and not force:
+                check_source(target, source)
+                typer.echo(f"ONNX export of {name} is up to date at {target}")
+                continue
+            typer.echo(f"exporting {name} to ONNX (one-off, about 30 s) ...", err=True)
+            export_onnx(source, target, name=name, replace=True)
+        except (WsisError, ValueError) as exc:
+            _fail(str(exc))
+        typer.echo(f"exported {name} to {target}")
 
 
 @app.command()
