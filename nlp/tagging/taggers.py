@@ -132,6 +132,7 @@ class Tagger:
             tags: dict[str, list[LabelScore]] = {}
             for key, (labels, scores, predicted, thresholds, orders) in per_key.items():
                 row: list[LabelScore] = []
+                needed = self._needed(key, labels, scores[i], thresholds)
                 for rank, j in enumerate(orders[i]):
                     label = labels[j]
                     sentences: tuple[SentenceEvidence, ...] = ()
@@ -150,11 +151,32 @@ class Tagger:
                         examples = self._nearest_examples(label, bank_sims, max_examples)
                     row.append(
                         LabelScore(label, float(scores[i, j]), bool(predicted[i, j]),
-                                   float(thresholds[j]), sentences, examples, keywords)
+                                   float(needed[j]), sentences, examples, keywords)
                     )
                 tags[key] = row
             results.append(TextTags(text, tags))
         return results
+
+    def _needed(self, key: str, labels: Sequence[str], scores: np.ndarray,
+                thresholds: np.ndarray) -> np.ndarray:
+        """The score each label needed in this text: its threshold, lowered to the floor for
+        the top label and raised above the cap-th score for labels ranked past the cap, so
+        that ``predicted == (score >= threshold)`` holds for a layer's own decisions."""
+        layer = self.layers.get(key)
+        needed = np.asarray(thresholds, dtype=np.float64).copy()
+        if layer is None or not len(scores):
+            return needed
+        own = [j for j, lab in enumerate(labels) if lab in set(layer.labels)]
+        if not own:
+            return needed
+        order = sorted(own, key=lambda j: -float(scores[j]))
+        if layer.floor > 0:
+            needed[order[0]] = min(needed[order[0]], layer.floor)
+        if layer.cap and len(order) > layer.cap:
+            bar = float(np.nextafter(scores[order[layer.cap - 1]], np.inf))
+            for j in order[layer.cap:]:
+                needed[j] = max(needed[j], bar)
+        return needed
 
     def keyword_evidence(self, text: str) -> dict[str, list[KeywordMatch]]:
         """Taxonomy keywords found in ``text``, per label."""
@@ -322,6 +344,27 @@ class ActionLineTagger(Tagger):
             proba = np.hstack([proba, proba[:, children].max(axis=1, keepdims=True)])
             pred = np.hstack([pred, pred[:, children].any(axis=1, keepdims=True)])
         return {"action_lines": (labels, proba, pred)}
+
+    def _needed(self, key: str, labels: Sequence[str], scores: np.ndarray,
+                thresholds: np.ndarray) -> np.ndarray:
+        """The score each label needed in this text: its threshold, lowered to the floor for
+        the top label and raised above the cap-th score for labels ranked past the cap, so
+        that ``predicted == (score >= threshold)`` holds for a layer's own decisions."""
+        layer = self.layers.get(key)
+        needed = np.asarray(thresholds, dtype=np.float64).copy()
+        if layer is None or not len(scores):
+            return needed
+        own = [j for j, lab in enumerate(labels) if lab in set(layer.labels)]
+        if not own:
+            return needed
+        order = sorted(own, key=lambda j: -float(scores[j]))
+        if layer.floor > 0:
+            needed[order[0]] = min(needed[order[0]], layer.floor)
+        if layer.cap and len(order) > layer.cap:
+            bar = float(np.nextafter(scores[order[layer.cap - 1]], np.inf))
+            for j in order[layer.cap:]:
+                needed[j] = max(needed[j], bar)
+        return needed
 
     def keyword_evidence(self, text: str) -> dict[str, list[KeywordMatch]]:
         hits = super().keyword_evidence(text)
