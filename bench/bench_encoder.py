@@ -58,7 +58,8 @@ COLD_START = {
     ),
     "onnx-fp32": (
         "from nlp.embed import load_embedder\n"
-        "e = load_embedder('all-MiniLM-L6-v2', backend='onnx')\n"
+        "from nlp.config import get_settings\n"
+        "e = load_embedder('all-MiniLM-L6-v2', backend='onnx', onnx_dir=get_settings().onnx_dir)\n"
     ),
     "onnx-int8": (
         "import os\n"

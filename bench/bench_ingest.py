@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     copies = 1 if args.smoke else args.copies
 
-    embedder = load_embedder(args.model, args.backend)
+    from nlp.config import get_settings
+
+    embedder = load_embedder(args.model, args.backend, onnx_dir=get_settings().onnx_dir)
     embedder.encode(["warm up the encoder"] * 8)
     pipeline_times: list[float] = []
     raw_times: list[float] = []

@@ -872,7 +872,7 @@ def run_evaluation(
         raise DataMissingError(f"no labelled data in {settings.data_dir}; set WSIS_DATA_DIR")
     started, before = time.time(), machine()
     taxonomy = load_taxonomy(settings.taxonomy_dir, settings.data_dir)
-    cache_dir = Path(settings.home) / "cache" / "embeddings"
+    cache_dir = settings.embedding_cache_dir
     evaluators = {ACTION_LINES: evaluate_action_lines, SDGS: evaluate_sdgs}
     results = {}
     for scheme in schemes:

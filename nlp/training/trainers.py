@@ -483,7 +483,7 @@ def ensure_models(
             "the taxonomy alone (set WSIS_DATA_DIR and run `wsis train all` for trained ones).")
     elif data_dir is not None:
         say(f"Building tagger models for {', '.join(todo)} from {data_dir} ...")
-    cache_dir = Path(settings.home) / "cache" / "embeddings"
+    cache_dir = settings.embedding_cache_dir
     zs = zero_shot_calibration(EmbeddingCache(cache_dir, embedder), taxonomy, data_dir)
     for scheme, out in todo.items():
         result = train_scheme(scheme, embedder, taxonomy, data_dir, cache_dir, out_dir=out,
@@ -493,16 +493,6 @@ def ensure_models(
         paths[scheme] = result.path
         say(f"Built {scheme} tagger at {result.path}")
     return {scheme: paths[scheme] for scheme in SCHEMES}
-
-
-def load_suite(settings: Any, embedder: Any) -> Any:
-    """Ensure the models exist and load them as one :class:`nlp.tagging.suite.TaggerSuite`."""
-    from nlp.tagging.suite import TaggerSuite
-
-    paths = ensure_models(settings, embedder)
-    data_dir = settings.data_dir if datasets.data_available(settings.data_dir) else None
-    taxonomy = load_taxonomy(settings.taxonomy_dir, data_dir)
-    return TaggerSuite.load(paths, embedder, taxonomy)
 
 
 def run_training(
@@ -528,7 +518,7 @@ def run_training(
     say = progress or log.info
     data_dir = settings.data_dir if datasets.data_available(settings.data_dir) else None
     taxonomy = load_taxonomy(settings.taxonomy_dir, data_dir)
-    cache_dir = Path(settings.home) / "cache" / "embeddings"
+    cache_dir = settings.embedding_cache_dir
     feedback: dict[str, list[Example]] = {s: [] for s in SCHEMES}
     if feedback_path is not None:
         for scheme, example in read_feedback(feedback_path):
