@@ -91,8 +91,14 @@ def test_help_is_fast_and_lists_commands() -> None:
     for command in ("ingest", "index", "search", "passages", "serve"):
         assert command in out.stdout
     code = ("import nlp.cli, sys; print(sorted(m for m in "
-            "('torch', 'sentence_transformers', 'faiss') if m in sys.modules))")
+            "('torch', 'sentence_transformers', 'transformers', 'faiss') if m in sys.modules))")
     probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True)
     assert probe.stdout.strip() == "[]"
     assert elapsed < 10  # generous: the real guard is the import probe above
+
+
+def test_export_onnx_of_no_model_directory_is_a_usage_error(tmp_path: Path) -> None:
+    result = run("export-onnx", "--model", str(tmp_path / "no-such-model"))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and "not the bundled model" in result.stderr

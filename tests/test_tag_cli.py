@@ -1,4 +1,4 @@
-"""The ``wsis tag`` / ``train`` / ``evaluate`` contract, on a local typer app with register()."""
+"""The ``wsis tag`` / ``train`` / ``evaluate`` contract."""
 
 from __future__ import annotations
 
@@ -9,22 +9,15 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from nlp.cli import app as wsis_app
 from nlp.config import get_settings
-from nlp.tagging_cli import register
 
 KEYS = ("action_lines", "sdgs", "sdg_targets", "gdc", "gdc_commitments")
 
 
 @pytest.fixture
 def app() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.command()
-    def version() -> None:  # a second command so typer keeps sub-command names
-        typer.echo("0")
-
-    register(app)
-    return app
+    return wsis_app
 
 
 @pytest.fixture

@@ -210,15 +210,8 @@ def test_ablation_has_one_row_per_component_and_the_report_has_every_table():
 
 @pytest.fixture
 def app() -> typer.Typer:
-    from nlp.tagging_cli import register
+    from nlp.cli import app
 
-    app = typer.Typer()
-
-    @app.command()
-    def version() -> None:  # a second command so typer keeps sub-command names
-        typer.echo("0")
-
-    register(app)
     return app
 
 

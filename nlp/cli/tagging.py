@@ -1,5 +1,6 @@
 """``wsis train``, ``wsis evaluate`` and ``wsis tag``: thin wrappers over :mod:`nlp.training`
-and :mod:`nlp.tagging`. Heavy imports happen inside the commands."""
+and :mod:`nlp.tagging`. Heavy imports happen inside the commands; failures go through
+:func:`nlp.cli.common.fail` (or a :class:`nlp.errors.WsisError`), never printed here."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from nlp.cli.common import PARTIAL, fail, say
 from nlp.config import PROJECT_ROOT
 
 
@@ -34,10 +36,6 @@ def _embedder(settings: Any) -> Any:
     return Workspace(settings).tag_embedder
 
 
-def _say(message: str) -> None:
-    typer.echo(message, err=True)
-
-
 def train_command(
     scheme: Annotated[SchemeChoice, typer.Argument(help="Which tagger to build.")] = SchemeChoice.all,
     feedback: Annotated[Path | None, typer.Option(
@@ -52,19 +50,13 @@ def train_command(
 ) -> None:
     """Train taggers from the data directory (+ feedback) and save them under models/."""
     from nlp.config import get_settings
-    from nlp.errors import WsisError
     from nlp.training.trainers import run_training
 
     if feedback is not None and not feedback.exists():
-        _say(f"error: feedback file {str(feedback)!r} does not exist")
-        raise typer.Exit(2)
+        fail(f"feedback file {str(feedback)!r} does not exist")
     settings = get_settings()
-    try:
-        summary = run_training(settings, _embedder(settings), _schemes(scheme), feedback, version,
-                               not no_eval, folds, report_dir, progress=_say)
-    except WsisError as exc:
-        _say(f"error: {exc}")
-        raise typer.Exit(2) from None
+    summary = run_training(settings, _embedder(settings), _schemes(scheme), feedback, version,
+                           not no_eval, folds, report_dir, progress=say)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
@@ -111,23 +103,17 @@ def evaluate_command(
     """
     from nlp import data as datasets
     from nlp.config import get_settings
-    from nlp.errors import WsisError
     from nlp.training.evaluate import EvalConfig, run_evaluation
     from nlp.training.reports import summary_figures, write_reports
 
     settings = get_settings()
     if not datasets.data_available(settings.data_dir):
-        _say(f"error: no labelled data in {settings.data_dir}; set WSIS_DATA_DIR")
-        raise typer.Exit(2)
+        fail(f"no labelled data in {settings.data_dir}; set WSIS_DATA_DIR")
     if report_dir is None:
         report_dir = settings.home / "reports-smoke" if smoke else PROJECT_ROOT / "reports"
     config = EvalConfig.smoke(jobs) if smoke else EvalConfig(folds=folds, jobs=jobs)
-    try:
-        result = run_evaluation(settings, _embedder(settings), _schemes(scheme), config,
-                                progress=_say)
-    except WsisError as exc:
-        _say(f"error: {exc}")
-        raise typer.Exit(2) from None
+    result = run_evaluation(settings, _embedder(settings), _schemes(scheme), config,
+                            progress=say)
     paths = write_reports(result.schemes, report_dir, result.run, result.gold)
     figures = summary_figures(result.schemes, result.gold)
     if as_json:
@@ -137,7 +123,7 @@ def evaluate_command(
     else:
         _print_metrics(figures)
         if not result.gold.get("available"):
-            _say(f"gold set: {result.gold.get('reason')}")
+            say(f"gold set: {result.gold.get('reason')}")
         for path in paths.values():
             typer.echo(str(path))
 
@@ -207,19 +193,16 @@ def tag_command(
 ) -> None:
     """Tag text with Action Lines, SDGs (goals, targets) and GDC items."""
     if (text is None) == (input is None):
-        _say("error: give either a TEXT argument or --input FILE")
-        raise typer.Exit(2)
+        fail("give either a TEXT argument or --input FILE")
     if input is not None and not input.exists():
-        _say(f"error: input file {str(input)!r} does not exist")
-        raise typer.Exit(2)
+        fail(f"input file {str(input)!r} does not exist")
     if text is not None and not text.strip():
-        _say("error: text is empty or whitespace only")
-        raise typer.Exit(2)
+        fail("text is empty or whitespace only")
     from nlp.config import get_settings
     from nlp.workspace import Workspace
 
     settings = get_settings()
-    suite = Workspace(settings).taggers(build=True, progress=_say)
+    suite = Workspace(settings).taggers(build=True, progress=say)
     batch = settings.embedding_batch_size
     if input is not None:
         with open(input, encoding="utf-8") as source:
@@ -230,8 +213,7 @@ def tag_command(
                 with open(output, "w", encoding="utf-8") as sink:
                     failed = tag_file(suite, source, sink, explain, batch_size=batch)
         if failed:
-            _say(f"{failed} line(s) failed; see their \"error\" field")
-            raise typer.Exit(1)
+            fail(f"{failed} line(s) failed; see their \"error\" field", PARTIAL)
         return
     assert text is not None
     result = suite.tag([text], explain=True)[0]
@@ -263,10 +245,3 @@ def _print_tags(result: Any) -> None:
             state = f"consistent with SDG {', '.join(goals)}" if goals else "no Matrix SDG predicted"
             console.print(f"{al}: {state}")
     console.print("(labels in brackets are below their threshold)")
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``train``, ``evaluate`` and ``tag`` to the ``wsis`` app."""
-    app.command("train")(train_command)
-    app.command("evaluate")(evaluate_command)
-    app.command("tag")(tag_command)

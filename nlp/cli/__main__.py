@@ -1,0 +1,5 @@
+"""``python -m nlp.cli``: the same as ``wsis``."""
+
+from nlp.cli import main
+
+main()
