@@ -95,6 +95,8 @@ def evaluate_command(
         "--smoke", "--quick",
         help="CI path: 3 folds, 60 texts per source, 2 held-out SDG sources.")] = False,
     jobs: Annotated[int, typer.Option(help="Worker processes for fitting.", min=1)] = 1,
+    fit_cache: Annotated[bool, typer.Option(
+        help="Reuse component fits of earlier runs (<WSIS_HOME>/cache/evaluation).")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print headline figures as JSON.")] = False,
 ) -> None:
     """Evaluate the taggers: in-source k-fold, held-out sources, gold set and ablation.
@@ -111,7 +113,9 @@ def evaluate_command(
         fail(f"no labelled data in {settings.data_dir}; set WSIS_DATA_DIR")
     if report_dir is None:
         report_dir = settings.home / "reports-smoke" if smoke else PROJECT_ROOT / "reports"
-    config = EvalConfig.smoke(jobs) if smoke else EvalConfig(folds=folds, jobs=jobs)
+    cache = settings.home / "cache" / "evaluation" if fit_cache else None
+    config = (EvalConfig.smoke(jobs, cache) if smoke
+              else EvalConfig(folds=folds, jobs=jobs, fit_cache=cache))
     result = run_evaluation(settings, _embedder(settings), _schemes(scheme), config,
                             progress=say)
     paths = write_reports(result.schemes, report_dir, result.run, result.gold)

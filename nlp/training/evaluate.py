@@ -77,6 +77,7 @@ class EvalConfig:
         max_held_out: hold out at most this many SDG sources (``None``: every eligible one).
         seed: for folds and subsampling.
         jobs: worker processes for model fitting and stacking (1: in this process).
+        fit_cache: folder of the :class:`FitCache` (``None``: fit everything afresh).
     """
 
     folds: int = 5
@@ -84,11 +85,12 @@ class EvalConfig:
     max_held_out: int | None = None
     seed: int = 0
     jobs: int = 1
+    fit_cache: Path | None = None
 
     @classmethod
-    def smoke(cls, jobs: int = 1) -> EvalConfig:
+    def smoke(cls, jobs: int = 1, fit_cache: Path | None = None) -> EvalConfig:
         """The CI path: 3 folds, 60 texts per source, 2 held-out SDG sources."""
-        return cls(folds=3, per_source=60, max_held_out=2, jobs=jobs)
+        return cls(folds=3, per_source=60, max_held_out=2, jobs=jobs, fit_cache=fit_cache)
 
     @property
     def is_smoke(self) -> bool:
@@ -450,30 +452,91 @@ def _supervised_logits(
 
 
 def _run(tasks: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]], jobs: int,
-         on_done: Callable[[int], None] | None = None) -> list[Any]:
-    """Run ``fn(*args)`` for each task, in ``jobs`` worker processes when ``jobs > 1``."""
+         on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
+    """Run ``fn(*args)`` for each task, in ``jobs`` worker processes when ``jobs > 1``;
+    ``on_result(i, result)`` is called as each result arrives (in task order)."""
     results: list[Any] = []
     if jobs <= 1 or len(tasks) <= 1:
-        for fn, args in tasks:
-            results.append(fn(*args))
-            if on_done:
-                on_done(len(results))
-        return results
-    from joblib import Parallel, delayed
+        stream: Iterable[Any] = (fn(*args) for fn, args in tasks)
+    else:
+        from joblib import Parallel, delayed
 
-    for result in Parallel(n_jobs=jobs, return_as="generator")(
-            delayed(fn)(*args) for fn, args in tasks):
+        stream = Parallel(n_jobs=jobs, return_as="generator")(
+            delayed(fn)(*args) for fn, args in tasks)
+    for result in stream:
+        if on_result:
+            on_result(len(results), result)
         results.append(result)
-        if on_done:
-            on_done(len(results))
     return results
+
+
+class FitCache:
+    """Supervised component logits on disk, one ``.npz`` per (training set, scored texts).
+
+    The key hashes everything the logits depend on: the training texts, their vectors and
+    labels, the scored texts and vectors, the scoring mode, the library versions and the source
+    of the fitting functions. Re-evaluating after a change to the stacking or decision code
+    therefore refits nothing, and a stopped run resumes where it was.
+    """
+
+    def __init__(self, root: Path | None, embedder_name: str = "") -> None:
+        slug = "".join(c if c.isalnum() or c in "._-" else "_" for c in embedder_name)
+        self.dir = Path(root) / (slug or "default") if root is not None else None
+        self.computed = 0
+        self.loaded = 0
+
+    @staticmethod
+    def _code() -> str:
+        import hashlib
+        import inspect
+
+        import sklearn
+
+        from nlp.tagging import scoring
+        from nlp.training import fit
+
+        parts = [inspect.getsource(f) for f in (fit.fit_head, fit.fit_lexical, scoring.knn_vote,
+                                                scoring.lexical_settings, _supervised_logits)]
+        parts += [np.__version__, sklearn.__version__, repr(HEAD_C), repr(SUPERVISED)]
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+    def key(self, data: SchemeData, fit_rows: np.ndarray, score_rows: np.ndarray,
+            final: bool) -> str:
+        import hashlib
+
+        digest = hashlib.sha256(self._code().encode())
+        digest.update(b"final" if final else b"oof")
+        for rows in (fit_rows, score_rows):
+            digest.update(np.ascontiguousarray(data.vectors[rows]).tobytes())
+            digest.update(np.ascontiguousarray(data.y[rows]).tobytes())
+            digest.update("\0".join(data.texts[i] for i in rows).encode())
+        return digest.hexdigest()
+
+    def load(self, key: str) -> dict[str, np.ndarray] | None:
+        path = self.dir / f"{key}.npz" if self.dir else None
+        if path is None or not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as saved:
+            out = {name: saved[name] for name in saved.files}
+        self.loaded += 1
+        return out
+
+    def save(self, key: str, logits: dict[str, np.ndarray]) -> None:
+        self.computed += 1
+        if self.dir is None:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.dir / f"{key}.tmp.npz"
+        np.savez(tmp, **logits)
+        tmp.replace(self.dir / f"{key}.npz")
 
 
 def split_logits(
     data: SchemeData, splits: Sequence[Split], jobs: int = 1, progress: Progress | None = None,
+    cache: FitCache | None = None,
 ) -> list[SplitLogits]:
     """Component logits of every split; each supervised model is fitted once per distinct
-    training set (inner folds shared between splits are fitted once)."""
+    training set (inner folds shared between splits are fitted once), or read from ``cache``."""
     from nlp.training.fit import background_stats
 
     # (final, fit rows) -> rows to score
@@ -487,20 +550,30 @@ def split_logits(
         for fit_rows, scored in split.inner:
             ask(False, fit_rows, scored)
         ask(True, split.train, split.test)
-    keys = list(requests)
-    score_rows = {key: np.array(sorted(requests[key][1]), dtype=int) for key in keys}
+    cache = cache or FitCache(None)
+    score_rows = {key: np.array(sorted(rows), dtype=int) for key, (_, rows) in requests.items()}
+    digests = {key: cache.key(data, requests[key][0], score_rows[key], key[0])
+               for key in requests}
+    fitted: dict[tuple[bool, bytes], dict[str, np.ndarray]] = {}
+    for key in requests:
+        found = cache.load(digests[key])
+        if found is not None:
+            fitted[key] = found
+    todo = [key for key in requests if key not in fitted]
     tasks = [(_supervised_logits, (data.vectors, data.y, data.texts, requests[key][0],
-                                   score_rows[key], key[0], SUPERVISED)) for key in keys]
+                                   score_rows[key], key[0], SUPERVISED)) for key in todo]
     if progress:
         progress(f"[{data.scheme}] fitting supervised components on {len(tasks)} training sets "
-                 f"({len(splits)} splits)")
+                 f"({len(splits)} splits; {len(fitted)} more read from the fit cache)")
     step = max(1, len(tasks) // 10)
 
-    def done(n: int) -> None:
-        if progress and (n % step == 0 or n == len(tasks)):
-            progress(f"[{data.scheme}]   {n}/{len(tasks)} training sets fitted")
+    def keep(i: int, result: dict[str, np.ndarray]) -> None:
+        fitted[todo[i]] = result
+        cache.save(digests[todo[i]], result)
+        if progress and ((i + 1) % step == 0 or i + 1 == len(tasks)):
+            progress(f"[{data.scheme}]   {i + 1}/{len(tasks)} training sets fitted")
 
-    fitted = dict(zip(keys, _run(tasks, jobs, done)))
+    _run(tasks, jobs, keep)
 
     def lookup(final: bool, fit_rows: np.ndarray, rows: np.ndarray, name: str) -> np.ndarray:
         key = (final, np.asarray(fit_rows, np.int64).tobytes())
@@ -616,10 +689,10 @@ def _score_split(
 
 def score_splits(
     data: SchemeData, splits: Sequence[Split], ablation: bool = False, jobs: int = 1,
-    progress: Progress | None = None,
+    progress: Progress | None = None, cache: FitCache | None = None,
 ) -> list[dict[str, tuple[np.ndarray, np.ndarray, dict[str, float]]]]:
     """Test scores of every stack of every split: ``[{stack: (proba, pred, mix)}, ...]``."""
-    logits = split_logits(data, splits, jobs, progress)
+    logits = split_logits(data, splits, jobs, progress, cache)
     if progress:
         progress(f"[{data.scheme}] stacking and calibrating {len(splits)} splits")
     tasks = [(_score_split, (lg, data.y[s.train], s.calibrate, s.drop, variants(ablation),
@@ -632,10 +705,11 @@ def score_splits(
 
 
 def _in_source(data: SchemeData, source: str, config: EvalConfig,
-               progress: Progress | None) -> tuple[dict[str, Any], list[dict[str, float]]]:
+               progress: Progress | None, fits: FitCache | None = None
+               ) -> tuple[dict[str, Any], list[dict[str, float]]]:
     splits = in_source_splits(data.sources, data.primary, data.calibrate, source,
                               config.folds, config.seed)
-    scored = score_splits(data, splits, False, config.jobs, progress)
+    scored = score_splits(data, splits, False, config.jobs, progress, fits)
     rows = np.concatenate([s.test for s in splits])
     systems = {}
     for system in SYSTEMS:
@@ -647,9 +721,9 @@ def _in_source(data: SchemeData, source: str, config: EvalConfig,
 
 
 def _held_out(data: SchemeData, names: Sequence[str], config: EvalConfig,
-              progress: Progress | None) -> dict[str, Any]:
+              progress: Progress | None, fits: FitCache | None = None) -> dict[str, Any]:
     splits = held_out_source_splits(data.sources, data.calibrate, names)
-    scored = score_splits(data, splits, True, config.jobs, progress)
+    scored = score_splits(data, splits, True, config.jobs, progress, fits)
     per_source: dict[str, Any] = {}
     for split, result in zip(splits, scored):
         metrics = {name: classification_metrics(data.labels, data.y[split.test], proba, pred,
@@ -706,7 +780,8 @@ def evaluate_action_lines(
         lambda texts: cache.encode(texts, show_progress=progress is not None),
         build_prototypes(cache, taxonomy, ACTION_LINES, labels),
         {lab.id: list(lab.keywords) for lab in labels}, OBJECTIVES[ACTION_LINES])
-    systems, mixes = _in_source(data, "wsis-prizes-2021", config, progress)
+    fits = FitCache(config.fit_cache, embedder.name)
+    systems, mixes = _in_source(data, "wsis-prizes-2021", config, progress, fits)
     result = _header(embedder, data, config) | {
         "eval_set": (f"wsis-prizes-2021 (title + description), stratified {config.folds}-fold; "
                      "other sources always in training"),
@@ -717,13 +792,14 @@ def evaluate_action_lines(
         "mix_per_fold": mixes,
     }
     if held_out:
-        result["held_out"] = _held_out(data, ["wsis-prizes-2021"], config, progress) | {
+        result["held_out"] = _held_out(data, ["wsis-prizes-2021"], config, progress, fits) | {
             "kind": "leave-Prizes-out",
             "selection": ("trained on WSIS projects 2015, WSIS-SDG Matrix Plan items and "
                           "rationales only; stacker and decision rule fitted "
                           "leave-one-source-out over those (Plan items train but never "
                           "calibrate: the prototypes are written from them)"),
         }
+    result["fits"] = {"computed": fits.computed, "from_cache": fits.loaded}
     return result
 
 
@@ -748,7 +824,8 @@ def evaluate_sdgs(
         lambda texts: cache.encode(texts, show_progress=progress is not None),
         build_prototypes(cache, taxonomy, SDGS, goals), sdg_goal_keywords(taxonomy, data_dir),
         OBJECTIVES[SDGS])
-    systems, mixes = _in_source(data, "qu-sdg-sentences", config, progress)
+    fits = FitCache(config.fit_cache, embedder.name)
+    systems, mixes = _in_source(data, "qu-sdg-sentences", config, progress, fits)
     result = _header(embedder, data, config) | {
         "eval_set": (f"qu-sdg-sentences, stratified {config.folds}-fold; every other SDG source "
                      "always in training"),
@@ -764,7 +841,7 @@ def evaluate_sdgs(
         names = [s for s in SDG_HELD_OUT_SOURCES if counts.get(s, 0) >= MIN_SOURCE_SIZE]
         if config.max_held_out is not None:
             names = names[: config.max_held_out]
-        result["held_out"] = _held_out(data, names, config, progress) | {
+        result["held_out"] = _held_out(data, names, config, progress, fits) | {
             "kind": "leave-one-source-out",
             "selection": ("each source is scored by a model trained on all other sources; its "
                           "stacker weights, thresholds, floor and cap are fitted "
@@ -772,6 +849,7 @@ def evaluate_sdgs(
                           "fit_layer(groups=sources) in the trainer; sdg-targets train but never "
                           f"calibrate), objective {data.objective}"),
         }
+    result["fits"] = {"computed": fits.computed, "from_cache": fits.loaded}
     return result
 
 
@@ -895,5 +973,8 @@ def run_evaluation(
         "jobs": config.jobs,
         "config": {"folds": config.folds, "per_source": config.per_source,
                    "max_held_out": config.max_held_out, "seed": config.seed},
+        "fits": {"computed": sum(r["fits"]["computed"] for r in results.values()),
+                 "from_cache": sum(r["fits"]["from_cache"] for r in results.values()),
+                 "cache": str(config.fit_cache) if config.fit_cache else None},
     }
     return EvaluationRun(results, gold, run)

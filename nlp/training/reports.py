@@ -158,8 +158,21 @@ def _run_header(run: dict[str, Any] | None) -> list[str]:
         f"{', '.join(f'{x:.2f}' for x in load_start)} at the start, "
         f"{', '.join(f'{x:.2f}' for x in load_end)} at the end"),
         f"- Embedding model: `{run['embedding']['name']}` ({run['embedding']['dimension']}-d)",
+        *_fits_line(run.get("fits")),
         "",
     ]
+
+
+def _fits_line(fits: dict[str, Any] | None) -> list[str]:
+    if not fits:
+        return []
+    line = (f"- Supervised component fits (head, kNN bank, TF-IDF head per training set): "
+            f"{fits['computed']} computed in this run")
+    if fits.get("from_cache"):
+        line += (f", {fits['from_cache']} read from the fit cache of an earlier run "
+                 "(same texts, vectors, labels and fitting code), so the wall time above "
+                 "excludes them")
+    return [line]
 
 
 def _in_source_section(results: dict[str, dict[str, Any]]) -> list[str]:

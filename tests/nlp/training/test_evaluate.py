@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
-from datahelp import needs_data
 from typer.testing import CliRunner
 
 from nlp.config import get_settings
@@ -27,6 +26,7 @@ from nlp.training.evaluate import (
 from nlp.training.fit import decision_accuracy as loop_decision_accuracy
 from nlp.training.fit import fit_layer
 from nlp.training.reports import ablation_rows, render_markdown
+from tests.datahelp import needs_data
 
 # --------------------------------------------------------------------------------------------
 # Metrics
@@ -180,6 +180,24 @@ def test_the_fast_path_scores_like_fit_layer(silent_source):
     assert mix == {k: round(v, 3) for k, v in fit.layer.mix.items()}
     np.testing.assert_allclose(proba, expected, atol=1e-6)
     np.testing.assert_array_equal(pred, fit.layer.decide(expected))
+
+
+def test_fit_cache_reuses_fits_and_misses_when_the_labels_change(tmp_path: Path):
+    data = _synthetic(n_per_source=20)
+    splits = held_out_source_splits(data.sources, data.calibrate, ["src0", "src1"])
+    first = ev.FitCache(tmp_path, "toy")
+    fresh = score_splits(data, splits, cache=first)
+    assert first.computed > 0 and first.loaded == 0
+    again = ev.FitCache(tmp_path, "toy")
+    cached = score_splits(data, splits, cache=again)
+    assert again.computed == 0 and again.loaded == first.computed
+    for a, b in zip(fresh, cached):
+        for name in a:
+            np.testing.assert_array_equal(a[name][0], b[name][0])
+    data.y[5] = ~data.y[5]  # a relabelled training text invalidates every fit that saw it
+    changed = ev.FitCache(tmp_path, "toy")
+    split_logits(data, splits, cache=changed)
+    assert changed.computed > 0
 
 
 def test_ablation_has_one_row_per_component_and_the_report_has_every_table():
