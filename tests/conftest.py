@@ -102,7 +102,7 @@ def postgres_url(tmp_path_factory):
             pytest.skip("running as root without runuser: cannot start PostgreSQL")
         run_as = ["runuser", "-u", "postgres", "--"]
         shutil.chown(base, "postgres")
-    from servers import free_port
+    from tests.servers import free_port
 
     port = free_port()
     subprocess.run(run_as + [str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U",

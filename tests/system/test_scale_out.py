@@ -9,7 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import ServerProcess
+
+from tests.servers import ServerProcess
 
 TOKEN = "scale-out-test-token-0123456789"
 

@@ -237,7 +237,7 @@ def test_suite_survives_a_removed_model_dir(zero_shot_paths, hash_embedder, tmp_
 # --------------------------------------------------------------------------------------------
 # The shipped models with the real encoder (slower; a handful of checks a reviewer would make)
 
-CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "wsis20"
+CORPUS = Path(__file__).resolve().parents[3] / "corpus" / "wsis20"
 
 
 @pytest.fixture(scope="module")
@@ -245,7 +245,7 @@ def shipped_suite(real_embedder):
     from nlp.tagging.registry import find_model
     from nlp.taxonomy import load_taxonomy
 
-    models = Path(__file__).resolve().parents[1] / "models"
+    models = Path(__file__).resolve().parents[3] / "models"
     paths = {s: find_model(models, s, real_embedder) for s in ("action-lines", "sdgs", "gdc")}
     if any(p is None for p in paths.values()):
         pytest.skip("shipped models for all-MiniLM-L6-v2 are missing (run `wsis train all`)")

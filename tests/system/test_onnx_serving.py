@@ -8,9 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import ServerProcess
 
 from nlp.config import PROJECT_ROOT
+from tests.servers import ServerProcess
 
 pytestmark = pytest.mark.model
 

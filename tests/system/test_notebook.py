@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "retrain.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "retrain.ipynb"
 
 
 def test_retrain_notebook_executes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,11 +9,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from datahelp import data_dir, needs_data
 
 from nlp import data as datasets
 from nlp.config import get_settings
 from nlp.errors import DataChecksumError, DataMissingError
+from tests.datahelp import data_dir, needs_data
 
 TRAIL22 = "sdg-sentences-trail22/sentences.csv"
 DPG_DESCRIPTIONS = "digital-public-goods/descriptions.csv"

@@ -8,7 +8,6 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from datahelp import data_dir, needs_data
 
 from nlp.config import Settings
 from nlp.embed import HashEmbedder
@@ -17,6 +16,7 @@ from nlp.labelled import Example, FeedbackError, read_feedback
 from nlp.tagging.registry import find_model
 from nlp.training.fit import best_f1_threshold, calibrate_thresholds, fit_layer
 from nlp.training.trainers import ensure_models
+from tests.datahelp import data_dir, needs_data
 
 
 def test_best_threshold_maximises_f1_on_a_toy_set():
@@ -144,7 +144,7 @@ def test_trained_action_lines_with_feedback(tmp_path: Path, hash_embedder):
     from nlp.taxonomy import load_taxonomy
     from nlp.training.trainers import train_scheme
 
-    taxonomy = load_taxonomy(Path(__file__).parents[1] / "corpus" / "taxonomy", data_dir())
+    taxonomy = load_taxonomy(Path(__file__).parents[3] / "corpus" / "taxonomy", data_dir())
     feedback = [Example("feedback:1", "Satellite backhaul for island schools", "C2", "feedback")]
     result = train_scheme("action-lines", hash_embedder, taxonomy, data_dir(), tmp_path / "c",
                           feedback, out_dir=tmp_path / "m" / "action-lines" / "v1")
@@ -170,7 +170,7 @@ def test_ensure_models_rebuilds_gdc_when_the_taxonomy_grows(tmp_path: Path, hash
     from nlp.tagging.taggers import Tagger
 
     taxonomy_dir = tmp_path / "taxonomy"
-    shutil.copytree(Path(__file__).parents[1] / "corpus" / "taxonomy", taxonomy_dir)
+    shutil.copytree(Path(__file__).parents[3] / "corpus" / "taxonomy", taxonomy_dir)
     for f in taxonomy_dir.iterdir():
         f.chmod(0o644)
     settings = Settings(home=tmp_path / "home", models_dir=tmp_path / "models",

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from datahelp import TAXONOMY_DIR, data_dir, needs_data
 
 from nlp import data as datasets
 from nlp.config import get_settings
@@ -18,6 +17,7 @@ from nlp.taxonomy import (
     TaxonomyError,
     load_taxonomy,
 )
+from tests.datahelp import TAXONOMY_DIR, data_dir, needs_data
 
 C7_SUBLINES = ["C7.e-government", "C7.e-business", "C7.e-learning", "C7.e-health",
                "C7.e-employment", "C7.e-environment", "C7.e-agriculture", "C7.e-science"]

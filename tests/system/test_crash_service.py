@@ -9,7 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import ServerProcess
+
+from tests.servers import ServerProcess
 
 TOKEN = "crash-test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

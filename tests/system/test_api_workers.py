@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import httpx
-from servers import free_port
 
 from nlp.config import PROJECT_ROOT
+from tests.servers import free_port
 
 
 def test_two_workers_start_together_on_an_empty_home(tmp_path: Path) -> None:
