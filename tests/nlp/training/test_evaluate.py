@@ -223,6 +223,51 @@ def test_ablation_has_one_row_per_component_and_the_report_has_every_table():
 
 
 # --------------------------------------------------------------------------------------------
+# Gold set
+
+
+def test_gold_scores_the_shipped_taggers_and_cross_fits_a_rule_tuned_on_it(
+        tmp_path: Path, zero_shot_paths, hash_embedder):
+    import shutil
+
+    from nlp.config import Settings
+    from nlp.training.reports import _gold_section
+
+    models = tmp_path / "models"
+    for scheme, path in zero_shot_paths.items():
+        shutil.copytree(path, models / scheme / "v1")
+    settings = Settings(home=tmp_path / "home", models_dir=models, data_dir=tmp_path / "none",
+                        embedding_model="hash:256")
+    keys = ["action_lines", "sdgs", "gdc", "gdc_commitments", "gdc_principles"]
+    gold = ev.evaluate_gold(settings, hash_embedder, keys)
+    assert gold["available"] and gold["n_passages"] >= 100
+    assert set(gold["keys"]) | set(gold["not_produced"]) == set(keys)
+    for m in gold["keys"].values():
+        assert 0 <= m["precision"] <= 1 and 0 <= m["recall"] <= 1 and not m["rule_fitted_on_gold"]
+    assert "cross_fitted" not in gold
+    assert "In-sample warning" not in "\n".join(_gold_section(gold))
+    # a decision rule fitted on the gold passages makes those figures in-sample
+    manifest = models / "action-lines" / "v1" / "manifest.json"
+    meta = json.loads(manifest.read_text())
+    meta["decision_rule"] = {"action_lines": {"floor": 0.1, "gold_passages": 107}}
+    manifest.write_text(json.dumps(meta))
+    gold = ev.evaluate_gold(settings, hash_embedder, keys)
+    assert gold["keys"]["action_lines"]["rule_fitted_on_gold"]
+    assert set(gold["cross_fitted"]) == {"action_lines"}
+    section = "\n".join(_gold_section(gold))
+    assert "In-sample warning" in section and "| cross-fitted |" in section
+
+
+def test_gold_set_missing_taggers_is_reported_not_raised(tmp_path: Path, hash_embedder):
+    from nlp.config import Settings
+
+    settings = Settings(home=tmp_path / "home", models_dir=tmp_path / "models",
+                        data_dir=tmp_path / "none", embedding_model="hash:256")
+    gold = ev.evaluate_gold(settings, hash_embedder, ["sdgs"])
+    assert gold["available"] is False and "no shipped taggers" in gold["reason"]
+
+
+# --------------------------------------------------------------------------------------------
 # The CLI smoke run on the real data sets (hash embedder)
 
 
