@@ -60,96 +60,56 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+SEGMENT_MIN_WORDS = 4
+
+# A text's segments: ``(vectors (k, d), texts)`` of its sentences and clauses, each embedded
+# on its own; the whole text is not among them.
+Segments = tuple[np.ndarray, list[str]]
 
 
-def _unit(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return (matrix / norms).astype(np.float32)
+def _whole(text: str, span: tuple[int, int]) -> bool:
+    return text[span[0] : span[1]].strip() == text.strip()
 
 
-def _token_pooled(
-    embedder: Any, texts: Sequence[str], spans_per_text: list[list[tuple[int, int]]],
-    batch_size: int,
-) -> tuple[np.ndarray, list[tuple[list[tuple[int, int]], np.ndarray]]] | None:
-    """Text and sentence vectors from ONE forward pass over the texts.
+def encode_with_segments(
+    embedder: Any, texts: Sequence[str], batch_size: int = 32,
+    encode: Any = None,
+) -> tuple[np.ndarray, list[tuple[list[tuple[int, int]], np.ndarray]], list[Segments]]:
+    """Embed texts and, each on its own, their sentences and clauses (:func:`evidence_spans`),
+    in one encoder call.
 
-    A sentence's vector is the mean of the contextual token embeddings that fall inside its
-    character span (tokens located with the fast tokenizer's offsets), the same pooling the
-    model applies to a whole text. Sentences past the model's length limit are embedded in one
-    extra call. Returns ``None`` when the embedder does not expose token embeddings.
-    """
-    model = getattr(embedder, "model", None)
-    tokenizer = getattr(model, "tokenizer", None)
-    if model is None or tokenizer is None or not getattr(tokenizer, "is_fast", False):
-        return None
-    try:
-        outputs = model.encode(list(texts), batch_size=batch_size, output_value=None,
-                               convert_to_numpy=False)
-    except TypeError:
-        return None
-    max_length = getattr(model, "max_seq_length", None) or 512
-    text_vectors = _unit(np.stack([o["sentence_embedding"].float().numpy() for o in outputs]))
-    result: list[tuple[list[tuple[int, int]], np.ndarray]] = []
-    missing: list[tuple[int, int, str]] = []
-    for i, (text, spans, out) in enumerate(zip(texts, spans_per_text, outputs)):
-        if len(spans) <= 1:
-            result.append((spans, text_vectors[i : i + 1]))
-            continue
-        enc = tokenizer(text, return_offsets_mapping=True, truncation=True, max_length=max_length)
-        # outputs keep the batch padding: trim to the text's own tokens
-        length = int(out["attention_mask"].sum()) if "attention_mask" in out else None
-        ids = out["input_ids"].tolist()[:length]
-        tokens = out["token_embeddings"].float().numpy()[:length]
-        vectors = np.zeros((len(spans), tokens.shape[1]), np.float32)
-        if enc["input_ids"] != ids:  # tokenisation differs: embed the sentences instead
-            missing += [(i, k, text[a:b]) for k, (a, b) in enumerate(spans)]
-        else:
-            offsets = np.asarray(enc["offset_mapping"])
-            real = offsets[:, 1] > offsets[:, 0]  # drops [CLS]/[SEP]
-            for k, (a, b) in enumerate(spans):
-                inside = real & (offsets[:, 0] >= a) & (offsets[:, 1] <= b)
-                if inside.any():
-                    vectors[k] = tokens[inside].mean(axis=0)
-                else:
-                    missing.append((i, k, text[a:b]))
-        result.append((spans, vectors))
-    if missing:
-        extra = embedder.encode([t for _, _, t in missing], batch_size=batch_size)
-        for (i, k, _), vector in zip(missing, extra):
-            result[i][1][k] = vector
-    return text_vectors, [(spans, _unit(v)) for spans, v in result]
+    A clause embedded alone says what it is about; pooled from the whole text's tokens it
+    mostly repeats the text (a commitment to connect schools read "e-science" in context,
+    "infrastructure" alone). The same vectors serve the evidence (every span) and the
+    scores (segments of at least ``SEGMENT_MIN_WORDS`` words, see
+    :meth:`nlp.tagging.taggers.Tagger.score_vectors`).
 
-
-def encode_with_sentences(
-    embedder: Any, texts: Sequence[str], batch_size: int = 32
-) -> tuple[np.ndarray, list[tuple[list[tuple[int, int]], np.ndarray]]]:
-    """Embed texts and their sentences.
-
-    With a sentence-transformers model, sentence vectors are pooled from the token embeddings
-    of the same forward pass (so evidence costs about one encoding per text). Otherwise texts
-    and sentences go through one encoder call; a single-sentence text reuses its own vector.
+    Args:
+        encode: ``encode(texts) -> vectors`` to use instead of ``embedder.encode`` (a cache).
 
     Returns:
-        ``(text_vectors (n, d), [(sentence spans, sentence vectors (k, d)), ...])``.
+        ``(text vectors (n, d), [(spans, span vectors), ...], [segments, ...])``.
     """
     spans_per_text = [evidence_spans(t) for t in texts]
-    pooled = _token_pooled(embedder, texts, spans_per_text, batch_size)
-    if pooled is not None:
-        return pooled
     batch: list[str] = list(texts)
-    where: list[tuple[int, int] | None] = []
-    for text, spans in zip(texts, spans_per_text):
-        if len(spans) <= 1:
-            where.append(None)
-            continue
-        where.append((len(batch), len(batch) + len(spans)))
-        batch.extend(text[a:b] for a, b in spans)
-    vectors = embedder.encode(batch, batch_size=batch_size)
-    n = len(texts)
-    sentence_vectors = []
-    for i, (spans, loc) in enumerate(zip(spans_per_text, where)):
-        sentence_vectors.append((spans, vectors[i : i + 1] if loc is None else vectors[loc[0] : loc[1]]))
-    return vectors[:n], sentence_vectors
-
+    where: list[list[int]] = []
+    for i, (text, spans) in enumerate(zip(texts, spans_per_text)):
+        rows = []
+        for a, b in spans:
+            if _whole(text, (a, b)):
+                rows.append(i)
+            else:
+                rows.append(len(batch))
+                batch.append(text[a:b])
+        where.append(rows)
+    run = encode or (lambda items: embedder.encode(items, batch_size=batch_size))
+    vectors = np.asarray(run(batch), dtype=np.float32) if batch else np.zeros((0, 1), np.float32)
+    span_vectors = [(spans, vectors[rows]) for spans, rows in zip(spans_per_text, where)]
+    segments: list[Segments] = []
+    for text, spans, rows in zip(texts, spans_per_text, where):
+        keep = [k for k, (a, b) in enumerate(spans) if rows[k] >= len(texts)
+                and len(text[a:b].split()) >= SEGMENT_MIN_WORDS]
+        segments.append((vectors[[rows[k] for k in keep]],
+                         [text[spans[k][0] : spans[k][1]] for k in keep]))
+    return vectors[: len(texts)], span_vectors, segments
 

@@ -92,6 +92,7 @@ class ScoringLayer:
     keywords: dict[str, list[str]] | None = None
     floor: float = 0.0  # the top label is predicted when its score reaches the floor
     cap: int = 0  # at most this many labels per text (0: no cap)
+    pool: bool = False  # also score a text's sentences and clauses (Tagger.layer_proba)
 
     def __post_init__(self) -> None:
         n = len(self.labels)
@@ -207,7 +208,8 @@ class ScoringLayer:
             "mix_bias": float(self.mix_bias),
             "thresholds": {lab: round(float(t), 6) for lab, t in zip(self.labels, self.thresholds)},
             "threshold_source": dict(zip(self.labels, self.threshold_source)),
-            "decision": {"floor": round(float(self.floor), 6), "cap": int(self.cap)},
+            "decision": {"floor": round(float(self.floor), 6), "cap": int(self.cap),
+                         "pool_segments": bool(self.pool)},
         }
 
     def extra_files(self) -> dict[str, Any]:
@@ -247,6 +249,7 @@ class ScoringLayer:
             keywords=(extra or {}).get("keywords"),
             floor=float(config.get("decision", {}).get("floor", 0.0)),
             cap=int(config.get("decision", {}).get("cap", 0)),
+            pool=bool(config.get("decision", {}).get("pool_segments", False)),
         )
 
 

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from nlp.tagging.evidence import encode_with_sentences
+from nlp.tagging.evidence import encode_with_segments
 from nlp.tagging.table import KeyScores, LabelSummary, label_titles, summarise_scores
 from nlp.tagging.taggers import Tagger
 from nlp.tagging.types import EmptyTextError, LabelScore, TextTags
@@ -43,8 +43,9 @@ class TaggerSuite:
 
         Args:
             texts: non-empty strings.
-            explain: add evidence (sentences with offsets, nearest examples, keywords); this
-                embeds the sentences of multi-sentence texts too.
+            explain: add evidence (sentences and clauses with offsets, nearest examples,
+                keywords). Sentences and clauses are embedded either way: pooled layers
+                score them too.
 
         Raises:
             EmptyTextError: a text is empty or whitespace only.
@@ -52,13 +53,12 @@ class TaggerSuite:
         for i, text in enumerate(texts):
             if not text or not text.strip():
                 raise EmptyTextError(f"Text {i} is empty or whitespace only")
-        if explain:
-            vectors, sentence_vectors = encode_with_sentences(self.embedder, texts, batch_size)
-        else:
-            vectors, sentence_vectors = self.embedder.encode(list(texts), batch_size=batch_size), None
+        vectors, span_vectors, segments = encode_with_segments(self.embedder, texts, batch_size)
+        sentence_vectors = span_vectors if explain else None
         merged: list[dict[str, list[LabelScore]]] = [{} for _ in texts]
         for tagger in self.taggers.values():
-            for i, result in enumerate(tagger.build(texts, vectors, sentence_vectors)):
+            for i, result in enumerate(tagger.build(texts, vectors, sentence_vectors,
+                                                    segments=segments)):
                 merged[i].update(result.tags)
         out = []
         for text, tags in zip(texts, merged):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
+from nlp.tagging.evidence import Segments
 from nlp.tagging.types import json_score, score_order
 
 if TYPE_CHECKING:
@@ -136,12 +137,14 @@ class PassageTagTable:
 
     @classmethod
     def score(cls, taggers: Iterable[Tagger], vectors: np.ndarray, texts: Sequence[str],
-              stamp: TableStamp) -> PassageTagTable:
-        """Score ``texts`` (embedded as ``vectors``) with every tagger."""
+              stamp: TableStamp, segments: Sequence[Segments] | None = None
+              ) -> PassageTagTable:
+        """Score ``texts`` (embedded as ``vectors``, with their segments) with every tagger."""
         keys: dict[str, KeyScores] = {}
         for tagger in taggers:
             # The taggers read the text too (lexical features), not only the vector.
-            for key, (labels, scores, predicted) in tagger.score_vectors(vectors, texts).items():
+            scored = tagger.score_vectors(vectors, texts, segments)
+            for key, (labels, scores, predicted) in scored.items():
                 keys[key] = KeyScores.of(labels, scores, predicted)
         return cls(stamp, keys)
 
@@ -194,14 +197,23 @@ def index_tag_table(suite: TaggerSuite, index: VectorIndex, cache_dir: Path | No
         models_key: identifies the loaded models; part of the table's stamp.
     """
     texts = [p.text for p in index.passages]
-    if suite.embedder.name == index.embedding_model:
+    pooled = any(layer.pool for tagger in suite.taggers.values()
+                 for layer in tagger.layers.values())
+    segments = None
+    if suite.embedder.name == index.embedding_model and not pooled:
         vectors = index.vectors
     else:
         from nlp.embed_cache import EmbeddingCache
+        from nlp.tagging.evidence import encode_with_segments
 
-        vectors = EmbeddingCache(cache_dir, suite.embedder).encode(texts)
+        cache = EmbeddingCache(cache_dir, suite.embedder)
+        if pooled:  # sentences and clauses too, as /v1/tag scores them
+            vectors, _, segments = encode_with_segments(suite.embedder, texts,
+                                                        encode=cache.encode)
+        else:
+            vectors = cache.encode(texts)
     return PassageTagTable.score(suite.taggers.values(), vectors, texts,
-                                 table_stamp(index, models_key))
+                                 table_stamp(index, models_key), segments)
 
 
 def table_stamp(index: VectorIndex, models_key: str = "") -> TableStamp:

@@ -12,6 +12,7 @@ import numpy as np
 
 from nlp.errors import ManifestMismatchError, ModelNotFoundError
 from nlp.fsutil import atomic_dir
+from nlp.tagging.evidence import Segments
 from nlp.tagging.keywords import KeywordMatcher, action_line_references
 from nlp.tagging.scoring import ScoringLayer
 from nlp.tagging.types import ExampleEvidence, KeywordMatch, LabelScore, SentenceEvidence, TextTags
@@ -62,10 +63,33 @@ class Tagger:
 
     # --- scoring --------------------------------------------------------------------------
     def score_vectors(
-        self, vectors: np.ndarray, texts: Sequence[str]
+        self, vectors: np.ndarray, texts: Sequence[str],
+        segments: Sequence[Segments] | None = None,
     ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
         """``{key: (labels, scores (n, L), predicted (n, L) bool)}`` for embedded texts."""
         raise NotImplementedError
+
+    @staticmethod
+    def layer_proba(layer: ScoringLayer, vectors: np.ndarray, texts: Sequence[str],
+                    segments: Sequence[Segments] | None = None) -> np.ndarray:
+        """The layer's calibrated scores; a pooling layer (``layer.pool``) averages each text's
+        score with the best of its own and its segments' scores, so a passage that serves one
+        line in one clause and another line in the next scores well on both."""
+        proba = layer.proba(vectors, texts)
+        if not layer.pool or not segments or not len(proba):
+            return proba
+        owner = np.concatenate([np.full(len(seg_texts), i) for i, (_, seg_texts)
+                                in enumerate(segments)]).astype(np.int64)
+        if not len(owner):
+            return proba
+        seg_vectors = np.vstack([v for v, seg_texts in segments if len(seg_texts)])
+        seg_proba = layer.proba(seg_vectors, [s for _, seg_texts in segments for s in seg_texts])
+        best = np.full_like(proba, -1.0)
+        np.maximum.at(best, owner, seg_proba)
+        has = np.zeros(len(proba), bool)
+        has[owner] = True
+        proba[has] = (proba[has] + np.maximum(proba[has], best[has])) / 2
+        return proba
 
     def labels(self) -> dict[str, list[str]]:
         """Every label id under every output key."""
@@ -100,9 +124,13 @@ class Tagger:
         sentence_vectors: list[tuple[list[tuple[int, int]], np.ndarray]] | None = None,
         max_sentences: int = 3,
         max_examples: int = 3,
+        segments: Sequence[Segments] | None = None,
     ) -> list[TextTags]:
-        """Turn embeddings into :class:`TextTags`; add evidence when sentence vectors are given."""
-        scored = self.score_vectors(vectors, texts)
+        """Turn embeddings into :class:`TextTags`; add evidence when sentence vectors are given.
+
+        ``segments`` (sentences and clauses embedded on their own) feed the layers that pool
+        them into the text's scores (see :meth:`layer_proba`)."""
+        scored = self.score_vectors(vectors, texts, segments)
         sentence_scores: list[dict[str, tuple[list[str], np.ndarray, np.ndarray]]] = []
         if sentence_vectors is not None:
             # every sentence of every text in one scoring call, then split per text
@@ -324,10 +352,11 @@ class ActionLineTagger(Tagger):
     PARENT = "C7"
 
     def score_vectors(
-        self, vectors: np.ndarray, texts: Sequence[str]
+        self, vectors: np.ndarray, texts: Sequence[str],
+        segments: Sequence[Segments] | None = None,
     ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
         layer = self.layers["action_lines"]
-        proba = layer.proba(vectors, texts)
+        proba = self.layer_proba(layer, vectors, texts, segments)
         pred = layer.decide(proba)
         column = {lab: j for j, lab in enumerate(layer.labels)}
         for i, text in enumerate(texts):
@@ -392,15 +421,16 @@ class SdgTagger(Tagger):
     keys = ("sdgs", "sdg_targets")
 
     def score_vectors(
-        self, vectors: np.ndarray, texts: Sequence[str]
+        self, vectors: np.ndarray, texts: Sequence[str],
+        segments: Sequence[Segments] | None = None,
     ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
         goals = self.layers["sdgs"]
-        g_proba = goals.proba(vectors, texts)
+        g_proba = self.layer_proba(goals, vectors, texts, segments)
         g_pred = goals.decide(g_proba)
         out = {"sdgs": (list(goals.labels), g_proba, g_pred)}
         targets = self.layers.get("sdg_targets")
         if targets is not None and targets.labels:
-            t_proba = targets.proba(vectors, texts)
+            t_proba = self.layer_proba(targets, vectors, texts, segments)
             goal_col = {lab: j for j, lab in enumerate(goals.labels)}
             parents = np.array([goal_col[t.split(".")[0]] for t in targets.labels])
             t_pred = targets.decide(t_proba) & g_pred[:, parents]
@@ -429,12 +459,13 @@ class GdcTagger(Tagger):
     keys = ("gdc", "gdc_sections", "gdc_commitments", "gdc_principles")
 
     def score_vectors(
-        self, vectors: np.ndarray, texts: Sequence[str]
+        self, vectors: np.ndarray, texts: Sequence[str],
+        segments: Sequence[Segments] | None = None,
     ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
         obj, sec, com = (self.layers[k] for k in self.keys[:3])
         parent_of: dict[str, str] = self.manifest.get("parents", {})
-        o_p, s_p, c_p = (obj.proba(vectors, texts), sec.proba(vectors, texts),
-                         com.proba(vectors, texts))
+        o_p, s_p, c_p = (self.layer_proba(layer, vectors, texts, segments)
+                         for layer in (obj, sec, com))
         c_y = com.decide(c_p)
         s_p, s_y = _hierarchy_max(sec.labels, s_p, np.zeros_like(s_p, bool), com.labels, c_p,
                                   c_y, parent_of)
@@ -447,7 +478,7 @@ class GdcTagger(Tagger):
         }
         principles = self.layers.get("gdc_principles")
         if principles is not None:
-            p_p = principles.proba(vectors, texts)
+            p_p = self.layer_proba(principles, vectors, texts, segments)
             out["gdc_principles"] = (list(principles.labels), p_p, principles.decide(p_p))
         return out
 

@@ -921,8 +921,11 @@ def evaluate_gold(settings: Any, embedder: Any, keys: Sequence[str],
             from nlp.training.tune import cross_fit_gold
         except ImportError:
             return out
-        vectors = suite.embedder.encode(texts)
-        crossed = cross_fit_gold(list(suite.taggers.values()), vectors, gold)
+        from nlp.tagging.evidence import encode_with_segments
+
+        vectors, _, segments = encode_with_segments(suite.embedder, texts)
+        crossed = cross_fit_gold(list(suite.taggers.values()), vectors, gold,
+                                 segments=segments)
         # only keys whose shipped rule saw the gold set: for the others the shipped figures
         # are already out-of-sample, and a gold-fitted rule is not what ships
         out["cross_fitted"] = {key: m | {"rule_fitted_on_gold": False}

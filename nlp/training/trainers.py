@@ -122,6 +122,7 @@ def train_action_lines(
         manifest["training_sources"] = _count_sources(examples)
         fits = {"action_lines": fit}
         layer = fit.layer
+        layer.pool = POOLED_LAYERS["action_lines"]
     else:
         zs = zero_shot or zero_shot_calibration(cache, taxonomy, data_dir)
         layer = _zero_shot_layer(ids, protos, zs, keywords)
@@ -131,6 +132,13 @@ def train_action_lines(
         fits = {}
     tagger = ActionLineTagger({"action_lines": layer}, embedding, manifest, bank, meta, keywords)
     return TrainResult(tagger, None, fits, manifest)
+
+
+# Layers whose scores also pool the text's sentences and clauses (Tagger.layer_proba). On the
+# gold passages (decision rule cross-fitted by document, base MiniLM) pooling raised
+# Action Line micro-F1 from 0.587 to 0.610 and SDG goals from 0.599 to 0.642, and lowered GDC
+# commitments from 0.287 to 0.256 and principles from 0.427 to 0.423: GDC stays unpooled.
+POOLED_LAYERS = {"action_lines": True, "sdgs": True}
 
 
 def action_line_groups(examples: Sequence[Example], prize_folds: int = 5) -> list[str]:
@@ -214,6 +222,7 @@ def train_sdgs(
                                  groups=[e.source for e in examples],
                                  objective="decision_accuracy")
         layers["sdgs"] = fits["sdgs"].layer
+        layers["sdgs"].pool = POOLED_LAYERS["sdgs"]
         # Targets: zero-shot prototypes (text + indicators + JRC keywords + Aurora phrases) and
         # keyword matches, calibrated on Matrix rationales that name targets.
         extra = {t: [", ".join(p)] for t, p in aurora.items() if p}
@@ -369,7 +378,11 @@ def _tune_on_gold(result: TrainResult, cache: EmbeddingCache, gold: Sequence[Any
     fit = result.fits.get("sdgs")
     if fit is not None and fit.calibration_mask is not None and fit.y is not None:
         held = (fit.oof_proba[fit.calibration_mask], fit.y[fit.calibration_mask])
-    fitted = fit_gold_decisions(result.tagger, cache.encode([g.text for g in gold]), gold, held)
+    from nlp.tagging.evidence import encode_with_segments
+
+    vectors, _, segments = encode_with_segments(cache.embedder, [g.text for g in gold],
+                                                encode=cache.encode)
+    fitted = fit_gold_decisions(result.tagger, vectors, gold, held, segments)
     result.tagger.manifest["decision_rule"] = {
         key: {"floor": round(f.decision.floor, 4), "threshold_shift": f.decision.shift,
               "cap": f.decision.cap, "objective": f.decision.objective,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nlp.tagging.evidence import Segments
 from nlp.tagging.scoring import ScoringLayer
 from nlp.tagging.taggers import Tagger
 from nlp.training.fit import Decision, decision_accuracy, fit_decision
@@ -75,6 +76,7 @@ def _objective(key: str, layer: ScoringLayer, parents: dict[str, str],
 def fit_gold_decisions(
     tagger: Tagger, vectors: np.ndarray, gold: Sequence[GoldPassage],
     held_out: tuple[np.ndarray, np.ndarray] | None = None,
+    segments: Sequence[Segments] | None = None,
 ) -> dict[str, GoldFit]:
     """Refit floor, threshold shift and cap of the tagger's gold-labelled layers in place.
 
@@ -101,7 +103,7 @@ def fit_gold_decisions(
             objective_ids = sorted({parents.get(parents.get(lab, ""), "")
                                     for lab in layer.labels} - {""})
             gold_objectives = gold_matrix(gold, "gdc_objectives", objective_ids)
-        proba = layer.proba(vectors, texts)
+        proba = tagger.layer_proba(layer, vectors, texts, segments)
         score = _objective(key, layer, parents, gold_objectives)
         base = np.asarray(layer.thresholds, dtype=np.float64)
         if held_out is not None and key == "sdgs":
@@ -161,6 +163,7 @@ def document_folds(gold: Sequence[GoldPassage], n_folds: int = 2
 def cross_fit_gold(
     taggers: Sequence[Tagger], vectors: np.ndarray, gold: Sequence[GoldPassage],
     n_folds: int = 2, held_out: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    segments: Sequence[Segments] | None = None,
 ) -> list[dict[str, set[str]]]:
     """Predicted labels per gold passage, each from a decision rule fitted on the passages of
     OTHER documents (:func:`document_folds`); the taggers themselves are left unchanged.
@@ -177,8 +180,10 @@ def cross_fit_gold(
         for tagger in taggers:
             fitted = copy.deepcopy(tagger)
             fit_gold_decisions(fitted, vectors[train], [gold[i] for i in train],
-                               (held_out or {}).get(tagger.scheme))
-            scored = fitted.score_vectors(vectors[test], [texts[i] for i in test])
+                               (held_out or {}).get(tagger.scheme),
+                               [segments[i] for i in train] if segments else None)
+            scored = fitted.score_vectors(vectors[test], [texts[i] for i in test],
+                                          [segments[i] for i in test] if segments else None)
             for key, (labels, _, pred) in scored.items():
                 for row, i in enumerate(test):
                     predicted[i][key] = {labels[j] for j in np.flatnonzero(pred[row])} - {"C7"}

@@ -55,3 +55,28 @@ def test_tag_evidence_cites_clauses_of_one_long_sentence(zero_shot_suite) -> Non
     for a, b in cited:
         assert (a, b) in set(evidence_spans(LONG))
     assert any(b - a < 150 for a, b in cited), "only whole sentences are cited"
+
+
+def test_pooling_layer_averages_text_and_best_segment_scores(zero_shot_suite, hash_embedder):
+    import copy
+
+    from nlp.tagging.evidence import encode_with_segments
+
+    tagger = copy.deepcopy(zero_shot_suite.taggers["action-lines"])
+    layer = tagger.layers["action_lines"]
+    vectors, _, segments = encode_with_segments(hash_embedder, [LONG])
+    seg_vectors, seg_texts = segments[0]
+    assert seg_texts and all(len(s.split()) >= 4 for s in seg_texts)
+    assert all(LONG.strip() != s for s in seg_texts)
+    plain = tagger.layer_proba(layer, vectors, [LONG], segments)
+    layer.pool = True
+    pooled = tagger.layer_proba(layer, vectors, [LONG], segments)
+    best = layer.proba(seg_vectors, seg_texts).max(axis=0)
+    expected = (plain[0] + np.maximum(plain[0], best)) / 2
+    assert np.allclose(pooled[0], expected)
+    assert (pooled >= plain - 1e-12).all() and (pooled > plain).any()
+    # a text without segments keeps its own score
+    short = "Universal connectivity."
+    v, _, s = encode_with_segments(hash_embedder, [short])
+    assert s[0][1] == []
+    assert np.allclose(tagger.layer_proba(layer, v, [short], s), layer.proba(v, [short]))
