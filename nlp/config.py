@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -91,9 +92,24 @@ class Settings(BaseSettings):
         """The taggers' encoder after resolving ``"auto"``."""
         if self.tagging_model != "auto":
             return self.tagging_model
-        if self.embedding_model == BUNDLED_MODEL and (SHIPPED_TAGGING_BODY / "config.json").is_file():
+        if (self.embedding_model == BUNDLED_MODEL
+                and (SHIPPED_TAGGING_BODY / "config.json").is_file()
+                and self._models_built_with(SHIPPED_TAGGING_BODY.name)):
             return str(SHIPPED_TAGGING_BODY)
         return self.embedding_model
+
+    def _models_built_with(self, encoder_name: str) -> bool:
+        """Whether any saved tagger was trained on ``encoder_name`` (a body without its
+        heads is not used: the taggers would have to be trained at start-up)."""
+        for root in self.model_dirs:
+            for manifest in root.glob("*/*/manifest.json"):
+                try:
+                    if json.loads(manifest.read_text()).get("embedding", {}).get(
+                            "name") == encoder_name:
+                        return True
+                except (OSError, ValueError):
+                    continue
+        return False
 
     @property
     def embedding_cache_dir(self) -> Path:

@@ -198,3 +198,19 @@ def test_without_a_snippet_lookup_examples_have_empty_snippets(
     _blank_snippets(suite)
     examples = _examples(suite)
     assert examples and all(e.snippet == "" for e in examples)
+
+
+def test_auto_tagging_model_needs_heads_trained_on_the_body(tmp_path) -> None:
+    import json
+
+    from nlp.config import SHIPPED_TAGGING_BODY, Settings
+
+    settings = Settings(home=tmp_path / "home", models_dir=tmp_path / "models")
+    assert settings.tagging_model_spec == settings.embedding_model  # no heads for a body
+    if (SHIPPED_TAGGING_BODY / "config.json").is_file():
+        folder = tmp_path / "models" / "sdgs" / "v9"
+        folder.mkdir(parents=True)
+        (folder / "manifest.json").write_text(json.dumps(
+            {"embedding": {"name": SHIPPED_TAGGING_BODY.name, "dimension": 384}}))
+        assert settings.tagging_model_spec == str(SHIPPED_TAGGING_BODY)
+    assert Settings(home=tmp_path, tagging_model="hash:64").tagging_model_spec == "hash:64"
