@@ -389,10 +389,25 @@ def model_card(tagger: Any, taxonomy: Taxonomy) -> str:
               "per label over background texts. Where labelled data exists, three supervised "
               "components are added: a one-vs-rest logistic head on the embedding, a "
               "similarity-weighted vote of the 15 nearest labelled examples, and a TF-IDF "
-              "logistic head. A pooled logistic stacker fitted on 5-fold out-of-fold component "
-              "logits weighs them and calibrates the sum to [0, 1]; each label's threshold "
-              "maximises F1 on the out-of-fold scores, shrunk toward the scheme-wide optimum "
-              "by its number of positives."), ""]
+              "logistic head. A pooled logistic stacker fitted on out-of-source component "
+              "logits (each source held out in turn; WSIS Prizes projects in five groups) "
+              "weighs them and calibrates the sum to [0, 1]; each label's threshold maximises "
+              "F1 on those held-out scores, shrunk toward the scheme-wide optimum by its number "
+              "of positives. Decisions fit multi-label text: the top label is predicted when "
+              "it clears a floor, further labels need their own threshold, and a cap limits "
+              "labels per text; floor, one threshold shift and cap are refitted on the "
+              "hand-labelled gold passages (`corpus/gold/`; for SDGs jointly with the "
+              "held-out-source decision accuracy). Action Line and SDG layers also score each "
+              "sentence and clause on its own and average the text's score with the best "
+              "of them (a passage serving C2 in one clause and C4 in the next)."), ""]
+    rule = m.get("decision_rule") or {}
+    for key, value in rule.items():
+        lines.append(f"- decision rule `{key}`: floor {value['floor']}, threshold shift "
+                     f"{value['threshold_shift']:+}, cap {value['cap'] or 'none'} "
+                     f"({value['gold_passages']} gold passages; {value['objective']} "
+                     f"{value['objective_value']})")
+    if rule:
+        lines.append("")
     for name, layer in tagger.layers.items():
         kinds: dict[str, int] = {}
         for source in layer.threshold_source:
@@ -424,9 +439,12 @@ def model_card(tagger: Any, taxonomy: Taxonomy) -> str:
         SDGS: "Goal head trained on single-label sentences of mixed origin; SDG target scores "
               "are zero-shot (prototype) scores calibrated on only ~140 Matrix rationales and "
               "are only marked predicted when their goal is.",
-        "gdc": "The GDC taxonomy is partial; there is no labelled GDC text, so scores are "
-               "zero-shot and thresholds come from a rule transferred from Action Lines. Treat "
-               "GDC tags as suggestions. Sections without commitments are scored from titles.",
+        "gdc": "The taxonomy is the complete adopted Compact (125 commitments, 13 "
+               "principles), but there is no labelled GDC text beyond the ~100 gold passages: "
+               "scores come from prototypes (summaries, keywords and the adopted wording), "
+               "calibrated by a self-test on the adopted wording, with the decision rule "
+               "refitted on the gold passages. Objective and section tags follow from "
+               "commitment tags. Treat GDC tags as suggestions.",
     }
     lines.append(limits.get(scheme, ""))
     lines.append("Labels are suggestions for a human reviewer, not decisions.")
