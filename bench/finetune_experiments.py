@@ -497,14 +497,20 @@ def fold_mean(results: dict, name: str, head: str, folds: list[int]) -> dict[str
     return {k: float(np.mean([r[k] for r in rows])) for k in ("top1", "top3", "macro_f1")}
 
 
+def folds_done(results: dict, name: str) -> list[int]:
+    return sorted(int(k.split("/")[1]) for k in results["al"] if k.startswith(name + "/"))
+
+
 def summary_metrics(results: dict, name: str) -> dict:
     out = {}
-    for head in ("lr", "lr+tax", "lr+proto"):
-        for label, folds in (("5fold", [0, 1, 2, 3, 4]), ("folds01", [0, 1])):
-            m = fold_mean(results, name, head, folds)
+    folds = folds_done(results, name)
+    label = "folds" + "".join(map(str, folds))
+    for body in (name, "frozen"):
+        for head in ("lr", "lr+tax", "lr+proto"):
+            m = fold_mean(results, body, head, folds) if folds else None
             if m:
-                out[f"al_prizes2021_{label}_{head}"] = {k: round(v, 4) for k, v in m.items()}
-                break
+                key = f"al_prizes2021_{label}_{head}" + ("_frozen" if body == "frozen" else "")
+                out[key] = {k: round(v, 4) for k, v in m.items()}
     for key, value in results["sdg"].items():
         if key.startswith(name + "/"):
             out[f"sdg_heldout_{key.split('/', 1)[1]}"] = {
@@ -514,16 +520,17 @@ def summary_metrics(results: dict, name: str) -> dict:
 
 def final_card_notes(results: dict, recipe: Recipe, counts: Counter) -> str:
     lines = ["## Measured (held out; bench/results/finetune.md)", ""]
-    for label, folds in (("5-fold", [0, 1, 2, 3, 4]), ("folds 0-1", [0, 1])):
-        m = fold_mean(results, recipe.name, "lr", folds)
-        f = fold_mean(results, "frozen", "lr", folds)
+    folds = folds_done(results, recipe.name)
+    for head in ("lr", "lr+proto"):
+        m = fold_mean(results, recipe.name, head, folds) if folds else None
+        f = fold_mean(results, "frozen", head, folds) if folds else None
         if m and f:
             lines.append(
-                f"- WSIS Prizes 2021, 18 Action Lines, {label} mean, logistic head: top-1 "
+                f"- WSIS Prizes 2021, 18 Action Lines, fold(s) {folds} of a stratified 5-fold "
+                f"split ({36 * len(folds)} projects), head `{head}`: top-1 "
                 f"{100 * m['top1']:.1f} / top-3 {100 * m['top3']:.1f} / macro-F1 "
                 f"{100 * m['macro_f1']:.1f} (frozen base: {100 * f['top1']:.1f} / "
                 f"{100 * f['top3']:.1f} / {100 * f['macro_f1']:.1f})")
-            break
     for key, value in sorted(results["sdg"].items()):
         if key.startswith(recipe.name + "/"):
             held = key.split("/", 1)[1]
@@ -552,6 +559,25 @@ def machine_line() -> str:
 
 def pct(m: dict | None, key: str) -> str:
     return "–" if m is None else f"{100 * m[key]:.1f}"
+
+
+def stage_card() -> None:
+    """Rewrite the final body's model card and manifest metrics from the current results."""
+    from nlp.training.finetune import model_card, read_manifest
+
+    results = load_results()
+    manifest = read_manifest(FINAL_DIR)
+    recipe = RECIPES[manifest["recipe_name"]]
+    manifest["metrics"] = summary_metrics(results, recipe.name)
+    notes = final_card_notes(results, recipe, Counter(manifest["texts_per_source"]))
+    for name, text in (("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False)
+                        + "\n"), ("README.md", model_card(manifest, notes))):
+        tmp = FINAL_DIR / f".{name}.tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, FINAL_DIR / name)
 
 
 def stage_report() -> None:
@@ -662,6 +688,7 @@ def main() -> None:
     p = sub.add_parser("final")
     p.add_argument("--recipe", default="mt4")
     sub.add_parser("report")
+    sub.add_parser("card")
     args = parser.parse_args()
     if args.stage == "al":
         pairs = [p.split(":", 1) for p in args.sdg_holdout.split(",") if p]
@@ -671,6 +698,8 @@ def main() -> None:
         stage_sdg(args.recipe, args.holdout.split(","))
     elif args.stage == "final":
         stage_final(args.recipe)
+    elif args.stage == "card":
+        stage_card()
     stage_report()
 
 
