@@ -207,28 +207,42 @@ def decide(proba: np.ndarray, thresholds: np.ndarray, floor: float, cap: int) ->
     return ScoringLayer.apply_decision(proba, thresholds, floor, cap)
 
 
-def decision_accuracy(proba: np.ndarray, y: np.ndarray, pred: np.ndarray) -> float:
+def _strongest_wrong(proba: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Mask of each text's highest-scored non-gold labels, as many as it has gold labels."""
+    masked = np.where(y, -np.inf, proba)
+    order = np.argsort(-masked, axis=1, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(y.shape[1])[None, :].repeat(len(y), 0), axis=1)
+    k = np.minimum(y.sum(axis=1), (~y).sum(axis=1))
+    return (~y) & (rank < k[:, None])
+
+
+def decision_accuracy(proba: np.ndarray, y: np.ndarray, pred: np.ndarray,
+                      wrong: np.ndarray | None = None) -> float:
     """Accuracy over (text, label) judgements shaped like expert benchmarks: each text's gold
-    labels as positives and as many of the model's strongest non-gold labels as negatives."""
-    correct = total = 0
-    for i in range(len(y)):
-        gold = np.flatnonzero(y[i])
-        if len(gold) == 0:
-            continue
-        wrong = np.flatnonzero(~y[i])
-        others = wrong[np.argsort(-proba[i, wrong], kind="stable")[: len(gold)]]
-        correct += int(pred[i, gold].sum()) + int((~pred[i, others]).sum())
-        total += len(gold) + len(others)
-    return correct / total if total else 0.0
+    labels as positives and as many of the model's strongest non-gold labels as negatives.
+
+    ``wrong`` (:func:`_strongest_wrong`) may be passed when scoring many decisions of the
+    same scores."""
+    y = np.asarray(y, bool)
+    wrong = _strongest_wrong(proba, y) if wrong is None else wrong
+    total = int(y.sum() + wrong.sum())
+    return int((pred & y).sum() + (~pred & wrong).sum()) / total if total else 0.0
 
 
-def _objective(name: Any, proba: np.ndarray, y: np.ndarray, pred: np.ndarray) -> float:
+def _scorer(name: Any, proba: np.ndarray, y: np.ndarray) -> Any:
+    """``score(pred)`` for an objective; the ranking work is done once."""
     if callable(name):
-        return float(name(proba, y, pred))
+        return lambda pred: float(name(proba, y, pred))
     if name == "decision_accuracy":
-        return decision_accuracy(proba, y, pred)
-    tp = float((pred & y).sum())
-    return 2 * tp / max(float(pred.sum() + y.sum()), 1.0)
+        wrong = _strongest_wrong(proba, y)
+        return lambda pred: decision_accuracy(proba, y, pred, wrong)
+    n_gold = float(y.sum())
+
+    def micro_f1(pred: np.ndarray) -> float:
+        return 2 * float((pred & y).sum()) / max(float(pred.sum()) + n_gold, 1.0)
+
+    return micro_f1
 
 
 def fit_decision(
@@ -239,6 +253,8 @@ def fit_decision(
 
     The objective is micro-F1 or :func:`decision_accuracy`; ties keep the simpler rule.
     """
+    y = np.asarray(y, bool)
+    scorer = _scorer(objective, proba, y)
     top = proba.max(axis=1)
     floors = np.unique(np.r_[0.0, np.quantile(top, np.linspace(0.0, 0.6, 13))])
     best: Decision | None = None
@@ -247,7 +263,7 @@ def fit_decision(
         for cap in (0, 1, 2, 3, 4, 5):
             for floor in floors:
                 pred = ScoringLayer.apply_decision(proba, shifted, float(floor), cap)
-                score = _objective(objective, proba, y, pred)
+                score = scorer(pred)
                 if best is None or score > best.score + 1e-9:
                     best = Decision(shifted, float(floor), cap, shift, str(getattr(objective, "__name__", objective)), score)
     assert best is not None

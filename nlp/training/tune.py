@@ -21,7 +21,7 @@ import numpy as np
 from nlp.tagging.evidence import Segments
 from nlp.tagging.scoring import ScoringLayer
 from nlp.tagging.taggers import Tagger
-from nlp.training.fit import Decision, decision_accuracy, fit_decision
+from nlp.training.fit import Decision, _strongest_wrong, decision_accuracy, fit_decision
 from nlp.training.gold import GoldPassage
 
 # layer (tagger output key) -> gold field it is fitted on
@@ -125,11 +125,14 @@ def _fit_two_sets(proba: np.ndarray, y: np.ndarray, other_proba: np.ndarray,
                   score: Callable[[np.ndarray, np.ndarray, np.ndarray], float]) -> Decision:
     """The rule maximising the mean of gold micro-F1 and held-out-source decision accuracy."""
     best: Decision | None = None
+    other_y = np.asarray(other_y, bool)
+    wrong = _strongest_wrong(other_proba, other_y)
     for candidate in _candidates(proba, base):
         shifted, floor, cap, shift = candidate
         pred = ScoringLayer.apply_decision(proba, shifted, floor, cap)
         other = ScoringLayer.apply_decision(other_proba, shifted, floor, cap)
-        value = (score(proba, y, pred) + decision_accuracy(other_proba, other_y, other)) / 2
+        value = (score(proba, y, pred)
+                 + decision_accuracy(other_proba, other_y, other, wrong)) / 2
         if best is None or value > best.score + 1e-9:
             best = Decision(shifted, floor, cap, shift, "gold micro-F1 + held-out decision "
                             "accuracy", value)
