@@ -952,6 +952,22 @@ def machine() -> dict[str, Any]:
             "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
+def encoder_training(spec: str) -> dict[str, Any] | None:
+    """What a fine-tuned encoder directory says it was trained on (its ``manifest.json``):
+    ``{"name", "schemes", "n_texts"}``, or ``None`` for a stock model."""
+    import json
+
+    manifest = Path(spec) / "manifest.json"
+    if not manifest.is_file():
+        return None
+    meta = json.loads(manifest.read_text())
+    prefixes = {"al": ACTION_LINES, "sdg": SDGS, "gdc": GDC}
+    per_scheme = meta.get("texts_per_scheme") or {}
+    return {"name": meta.get("name", Path(spec).name),
+            "schemes": sorted(prefixes.get(k, k) for k, n in per_scheme.items() if n),
+            "n_texts": int(meta.get("n_texts", sum(per_scheme.values())))}
+
+
 @dataclass
 class EvaluationRun:
     """What ``wsis evaluate`` produced: per-scheme results, the gold set and the run header."""
@@ -999,6 +1015,7 @@ def run_evaluation(
         "cpu": before["cpu"], "cores": before["cores"],
         "load_average_start": before["load_average"], "load_average_end": after["load_average"],
         "embedding": {"name": embedder.name, "dimension": embedder.dimension},
+        "encoder_training": encoder_training(getattr(settings, "tagging_model_spec", "")),
         "jobs": config.jobs,
         "config": {"folds": config.folds, "per_source": config.per_source,
                    "max_held_out": config.max_held_out, "seed": config.seed},

@@ -164,9 +164,19 @@ def _run_header(run: dict[str, Any] | None) -> list[str]:
         f"{', '.join(f'{x:.2f}' for x in load_start)} at the start, "
         f"{', '.join(f'{x:.2f}' for x in load_end)} at the end"),
         f"- Embedding model: `{run['embedding']['name']}` ({run['embedding']['dimension']}-d)",
+        *_encoder_line(run.get("encoder_training")),
         *_fits_line(run.get("fits")),
         "",
     ]
+
+
+def _encoder_line(trained: dict[str, Any] | None) -> list[str]:
+    if not trained:
+        return []
+    schemes = ", ".join(SCHEME_NAMES.get(s, s) for s in trained["schemes"]) or "no scheme"
+    return [(f"- **Fine-tuned encoder:** `{trained['name']}` was trained on {trained['n_texts']} "
+             f"labelled texts of {schemes} (its manifest), evaluation texts included; the "
+             f"encoder is not refitted per split, so {schemes} figures are optimistic")]
 
 
 def _fits_line(fits: dict[str, Any] | None) -> list[str]:
@@ -315,7 +325,10 @@ def render_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any] | No
              ("Every figure comes from texts the scored model never saw, and every choice made "
               "from data (stacker weights, per-label thresholds, top-label floor, cap) is made "
               "inside each split on held-out predictions of its training part only; how, is "
-              "said under each table. " + DEFINITIONS), ""]
+              "said under each table. The cross-validated tables (1, 2, 4) score each text "
+              "whole; the shipped Action Line and SDG layers also pool the scores of a text's "
+              "sentences and clauses, which only the gold-set table (3) includes. "
+              + DEFINITIONS), ""]
     rows = summary_rows(results, gold)
     if rows:
         lines += ["## Summary", "", *_head("evaluation", ("system",))]

@@ -258,6 +258,17 @@ def test_gold_scores_the_shipped_taggers_and_cross_fits_a_rule_tuned_on_it(
     assert "In-sample warning" in section and "| cross-fitted |" in section
 
 
+def test_a_fine_tuned_encoder_is_flagged_for_the_schemes_it_saw(tmp_path: Path):
+    from nlp.training.reports import _encoder_line
+
+    (tmp_path / "manifest.json").write_text(json.dumps(
+        {"name": "body-v1", "texts_per_scheme": {"al": 991}, "n_texts": 991}))
+    trained = ev.encoder_training(str(tmp_path))
+    assert trained == {"name": "body-v1", "schemes": ["action-lines"], "n_texts": 991}
+    assert "Action Lines figures are optimistic" in _encoder_line(trained)[0]
+    assert ev.encoder_training("all-MiniLM-L6-v2") is None
+
+
 def test_gold_set_missing_taggers_is_reported_not_raised(tmp_path: Path, hash_embedder):
     from nlp.config import Settings
 
