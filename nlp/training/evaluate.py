@@ -26,6 +26,7 @@ and T. That cuts a full run from many hours to tens of minutes on two cores.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import subprocess
@@ -486,7 +487,10 @@ class FitCache:
         self.loaded = 0
 
     @staticmethod
+    @functools.cache
     def _code() -> str:
+        # Once per process: inspect reads the source from disk, and in a shared working tree
+        # the file may change while a long run goes on; the keys of one run must agree.
         import hashlib
         import inspect
 
