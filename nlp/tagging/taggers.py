@@ -374,27 +374,6 @@ class ActionLineTagger(Tagger):
             pred = np.hstack([pred, pred[:, children].any(axis=1, keepdims=True)])
         return {"action_lines": (labels, proba, pred)}
 
-    def _needed(self, key: str, labels: Sequence[str], scores: np.ndarray,
-                thresholds: np.ndarray) -> np.ndarray:
-        """The score each label needed in this text: its threshold, lowered to the floor for
-        the top label and raised above the cap-th score for labels ranked past the cap, so
-        that ``predicted == (score >= threshold)`` holds for a layer's own decisions."""
-        layer = self.layers.get(key)
-        needed = np.asarray(thresholds, dtype=np.float64).copy()
-        if layer is None or not len(scores):
-            return needed
-        own = [j for j, lab in enumerate(labels) if lab in set(layer.labels)]
-        if not own:
-            return needed
-        order = sorted(own, key=lambda j: -float(scores[j]))
-        if layer.floor > 0:
-            needed[order[0]] = min(needed[order[0]], layer.floor)
-        if layer.cap and len(order) > layer.cap:
-            bar = float(np.nextafter(scores[order[layer.cap - 1]], np.inf))
-            for j in order[layer.cap:]:
-                needed[j] = max(needed[j], bar)
-        return needed
-
     def keyword_evidence(self, text: str) -> dict[str, list[KeywordMatch]]:
         hits = super().keyword_evidence(text)
         for label, start, end in action_line_references(text):
