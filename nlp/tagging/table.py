@@ -185,7 +185,7 @@ class PassageTagTable:
 
 
 def index_tag_table(suite: TaggerSuite, index: VectorIndex, cache_dir: Path | None,
-                    models_key: str = "") -> PassageTagTable:
+                    models_key: str = "", pool_segments: bool = False) -> PassageTagTable:
     """Score every passage of ``index`` with ``suite``.
 
     The index's stored vectors are used when the taggers share its encoder; otherwise (the
@@ -197,8 +197,12 @@ def index_tag_table(suite: TaggerSuite, index: VectorIndex, cache_dir: Path | No
         models_key: identifies the loaded models; part of the table's stamp.
     """
     texts = [p.text for p in index.passages]
-    pooled = any(layer.pool for tagger in suite.taggers.values()
-                 for layer in tagger.layers.values())
+    # Pooling layers would need every passage's sentences and clauses embedded too: over a
+    # minute for the 127 founding passages on a busy 2-core machine, inside the first search.
+    # Until the index stores segment vectors, indexed passages are scored whole (as before
+    # segment pooling); /v1/tag and `wsis tag` pool.
+    pooled = pool_segments and any(layer.pool for tagger in suite.taggers.values()
+                                   for layer in tagger.layers.values())
     segments = None
     if suite.embedder.name == index.embedding_model and not pooled:
         vectors = index.vectors
