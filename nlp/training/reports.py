@@ -102,7 +102,8 @@ def confusion_png(result: dict[str, Any], path: Path, system: str = "trained") -
 def _held_out_name(result: dict[str, Any]) -> str:
     held = result["held_out"]
     if held["kind"] == "leave-one-source-out":
-        return f"leave-one-source-out, mean of {len(held['sources'])} sources"
+        return (f"leave-one-source-out, mean of "
+                f"{held['mean']['systems']['trained']['sources']} sources")
     return held["kind"]
 
 
@@ -210,7 +211,9 @@ def _loso_table(held: dict[str, Any]) -> list[str]:
         lines.append(_row(f"{name}{mark}", r["systems"]["trained"],
                           (str(r["n"]), str(r["n_train"]))))
     mean = held["mean"]["systems"]["trained"]
-    lines.append(_row(f"**mean of {mean['sources']}**", mean, (str(mean["n"]), "")))
+    left_out = [name for name, r in held["sources"].items() if not r.get("in_mean", True)]
+    label = f"**mean of {mean['sources']}**" + (" (without †)" if left_out else "")
+    lines.append(_row(label, mean, (str(mean["n"]), "")))
     notes = [f"† {name}: {r['note']}." for name, r in held["sources"].items() if r.get("note")]
     return lines + ([""] + notes if notes else [])
 

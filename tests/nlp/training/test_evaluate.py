@@ -222,6 +222,19 @@ def test_ablation_has_one_row_per_component_and_the_report_has_every_table():
     assert "| src1 |" in markdown and "| src2 |" in markdown
 
 
+def test_a_source_inside_the_prototypes_is_reported_but_not_averaged():
+    data = _synthetic(n_per_source=25)
+    data.sources = np.where(data.sources == "src3", "sdg-targets", data.sources)
+    held = ev._held_out(data, ["src0", "src1", "sdg-targets"], ev.EvalConfig(), None)
+    row = held["sources"]["sdg-targets"]
+    assert not row["in_mean"] and "prototype" in row["note"]
+    assert "prototype" not in row["mix"]
+    assert held["mean"]["systems"]["trained"]["sources"] == 2
+    expected = np.mean([held["sources"][s]["systems"]["trained"]["micro_f1"]
+                        for s in ("src0", "src1")])
+    assert held["mean"]["systems"]["trained"]["micro_f1"] == pytest.approx(expected)
+
+
 # --------------------------------------------------------------------------------------------
 # Gold set
 
