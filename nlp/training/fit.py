@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -202,9 +202,17 @@ class Decision:
     score: float
 
 
-def decide(proba: np.ndarray, thresholds: np.ndarray, floor: float, cap: int) -> np.ndarray:
-    """Multi-label decisions; see :meth:`nlp.tagging.scoring.ScoringLayer.decide`."""
-    return ScoringLayer.apply_decision(proba, thresholds, floor, cap)
+def decision_candidates(proba: np.ndarray, thresholds: np.ndarray
+                        ) -> Iterator[tuple[np.ndarray, float, int, float]]:
+    """Every rule tried when fitting a decision, in search order: ``(shifted thresholds,
+    floor, cap, shift)``; floors are quantiles of the texts' top scores."""
+    top = proba.max(axis=1)
+    floors = np.unique(np.r_[0.0, np.quantile(top, np.linspace(0.0, 0.6, 13))])
+    for shift in (-0.3, -0.2, -0.15, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2):
+        shifted = np.clip(thresholds + shift, 0.02, 0.98)
+        for cap in (0, 1, 2, 3, 4, 5):
+            for floor in floors:
+                yield shifted, float(floor), cap, shift
 
 
 def _strongest_wrong(proba: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -255,17 +263,12 @@ def fit_decision(
     """
     y = np.asarray(y, bool)
     scorer = _scorer(objective, proba, y)
-    top = proba.max(axis=1)
-    floors = np.unique(np.r_[0.0, np.quantile(top, np.linspace(0.0, 0.6, 13))])
+    name = str(getattr(objective, "__name__", objective))
     best: Decision | None = None
-    for shift in (-0.3, -0.2, -0.15, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2):
-        shifted = np.clip(thresholds + shift, 0.02, 0.98)
-        for cap in (0, 1, 2, 3, 4, 5):
-            for floor in floors:
-                pred = ScoringLayer.apply_decision(proba, shifted, float(floor), cap)
-                score = scorer(pred)
-                if best is None or score > best.score + 1e-9:
-                    best = Decision(shifted, float(floor), cap, shift, str(getattr(objective, "__name__", objective)), score)
+    for shifted, floor, cap, shift in decision_candidates(proba, thresholds):
+        score = scorer(ScoringLayer.apply_decision(proba, shifted, floor, cap))
+        if best is None or score > best.score + 1e-9:
+            best = Decision(shifted, floor, cap, shift, name, score)
     assert best is not None
     return best
 

@@ -21,7 +21,13 @@ import numpy as np
 from nlp.tagging.evidence import Segments
 from nlp.tagging.scoring import ScoringLayer
 from nlp.tagging.taggers import Tagger
-from nlp.training.fit import Decision, _strongest_wrong, decision_accuracy, fit_decision
+from nlp.training.fit import (
+    Decision,
+    _strongest_wrong,
+    decision_accuracy,
+    decision_candidates,
+    fit_decision,
+)
 from nlp.training.gold import GoldPassage
 
 # layer (tagger output key) -> gold field it is fitted on
@@ -127,8 +133,7 @@ def _fit_two_sets(proba: np.ndarray, y: np.ndarray, other_proba: np.ndarray,
     best: Decision | None = None
     other_y = np.asarray(other_y, bool)
     wrong = _strongest_wrong(other_proba, other_y)
-    for candidate in _candidates(proba, base):
-        shifted, floor, cap, shift = candidate
+    for shifted, floor, cap, shift in decision_candidates(proba, base):
         pred = ScoringLayer.apply_decision(proba, shifted, floor, cap)
         other = ScoringLayer.apply_decision(other_proba, shifted, floor, cap)
         value = (score(proba, y, pred)
@@ -138,16 +143,6 @@ def _fit_two_sets(proba: np.ndarray, y: np.ndarray, other_proba: np.ndarray,
                             "accuracy", value)
     assert best is not None
     return best
-
-
-def _candidates(proba: np.ndarray, base: np.ndarray):
-    top = proba.max(axis=1)
-    floors = np.unique(np.r_[0.0, np.quantile(top, np.linspace(0.0, 0.6, 13))])
-    for shift in (-0.3, -0.2, -0.15, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2):
-        shifted = np.clip(base + shift, 0.02, 0.98)
-        for cap in (0, 1, 2, 3, 4, 5):
-            for floor in floors:
-                yield shifted, float(floor), cap, shift
 
 
 def document_folds(gold: Sequence[GoldPassage], n_folds: int = 2
