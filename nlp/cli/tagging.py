@@ -105,7 +105,8 @@ def evaluate_command(
     """
     from nlp import data as datasets
     from nlp.config import get_settings
-    from nlp.training.evaluate import EvalConfig, run_evaluation
+    from nlp.training.evaluation.config import EvalConfig
+    from nlp.training.evaluation.run import run_evaluation
     from nlp.training.reports import summary_figures, write_reports
 
     settings = get_settings()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from nlp.embed_cache import EmbeddingCache, _normalise
 from nlp.labelled import Example, label_matrix
 from nlp.tagging.scoring import COMPONENTS, LexicalHead, ScoringLayer, knn_vote, lexical_settings
 from nlp.taxonomy import ACTION_LINES, GDC, SDGS, Label, Taxonomy
+from nlp.training.decision import Decision, fit_decision
 
 
 def fit_platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -190,87 +191,53 @@ def fit_lexical(texts: Sequence[str], y: np.ndarray, c: float = 10.0) -> Lexical
 
 
 @dataclass(frozen=True)
-class Decision:
-    """How calibrated scores become tags: the top label needs ``floor``, the others their own
-    threshold, and at most ``cap`` labels are kept (0: no cap)."""
+class StackFit:
+    """What :func:`fit_stack` fitted: the stacker, the calibrated scores of every row, the
+    per-label thresholds and the decision rule (whose ``thresholds`` are the ones to use)."""
 
-    thresholds: np.ndarray
-    floor: float
-    cap: int
-    shift: float
-    objective: str
-    score: float
-
-
-def decision_candidates(proba: np.ndarray, thresholds: np.ndarray
-                        ) -> Iterator[tuple[np.ndarray, float, int, float]]:
-    """Every rule tried when fitting a decision, in search order: ``(shifted thresholds,
-    floor, cap, shift)``; floors are quantiles of the texts' top scores."""
-    top = proba.max(axis=1)
-    floors = np.unique(np.r_[0.0, np.quantile(top, np.linspace(0.0, 0.6, 13))])
-    for shift in (-0.3, -0.2, -0.15, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2):
-        shifted = np.clip(thresholds + shift, 0.02, 0.98)
-        for cap in (0, 1, 2, 3, 4, 5):
-            for floor in floors:
-                yield shifted, float(floor), cap, shift
+    mix: dict[str, float]
+    bias: float
+    proba: np.ndarray  # (n, L) stacked, calibrated scores of every row
+    threshold_sources: list[str]
+    scheme_threshold: float
+    decision: Decision
+    mask: np.ndarray  # (n,) bool: the rows everything was fitted on
 
 
-def _strongest_wrong(proba: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Mask of each text's highest-scored non-gold labels, as many as it has gold labels."""
-    masked = np.where(y, -np.inf, proba)
-    order = np.argsort(-masked, axis=1, kind="stable")
-    rank = np.empty_like(order)
-    np.put_along_axis(rank, order, np.arange(y.shape[1])[None, :].repeat(len(y), 0), axis=1)
-    k = np.minimum(y.sum(axis=1), (~y).sum(axis=1))
-    return (~y) & (rank < k[:, None])
+def fit_stack(
+    oof: dict[str, np.ndarray], y: np.ndarray, calibrate: np.ndarray | None = None,
+    held: np.ndarray | None = None, objective: Any = "micro_f1",
+) -> StackFit:
+    """Stack out-of-fold component logits and fit the decision: the stacker
+    (:func:`fit_stacker`), per-label thresholds (:func:`calibrate_thresholds`) and the
+    decision rule (:func:`fit_decision`), all on the rows that may calibrate.
 
+    :func:`fit_layer` ends with it, and the evaluation stacks every system and ablation with
+    it over shared logits, so both fit a layer's calibration the same way.
 
-def decision_accuracy(proba: np.ndarray, y: np.ndarray, pred: np.ndarray,
-                      wrong: np.ndarray | None = None) -> float:
-    """Accuracy over (text, label) judgements shaped like expert benchmarks: each text's gold
-    labels as positives and as many of the model's strongest non-gold labels as negatives.
+    Args:
+        oof: component name -> ``(n, L)`` out-of-fold logits, in stacking order; every entry
+            is stacked.
+        y: ``(n, L)`` boolean labels.
+        calibrate: rows that may calibrate (default: all).
+        held: rows that have out-of-fold logits of the supervised components (``None``: all;
+            pass it when a supervised component is stacked).
+        objective: the decision objective (see :func:`fit_decision`).
 
-    ``wrong`` (:func:`_strongest_wrong`) may be passed when scoring many decisions of the
-    same scores."""
-    y = np.asarray(y, bool)
-    wrong = _strongest_wrong(proba, y) if wrong is None else wrong
-    total = int(y.sum() + wrong.sum())
-    return int((pred & y).sum() + (~pred & wrong).sum()) / total if total else 0.0
-
-
-def _scorer(name: Any, proba: np.ndarray, y: np.ndarray) -> Any:
-    """``score(pred)`` for an objective; the ranking work is done once."""
-    if callable(name):
-        return lambda pred: float(name(proba, y, pred))
-    if name == "decision_accuracy":
-        wrong = _strongest_wrong(proba, y)
-        return lambda pred: decision_accuracy(proba, y, pred, wrong)
-    n_gold = float(y.sum())
-
-    def micro_f1(pred: np.ndarray) -> float:
-        return 2 * float((pred & y).sum()) / max(float(pred.sum()) + n_gold, 1.0)
-
-    return micro_f1
-
-
-def fit_decision(
-    proba: np.ndarray, y: np.ndarray, thresholds: np.ndarray, objective: Any = "micro_f1",
-) -> Decision:
-    """Choose the top-label floor, a shift of every label's threshold and a cap on labels per
-    text on held-out scores (the caller passes out-of-source or out-of-fold predictions).
-
-    The objective is micro-F1 or :func:`decision_accuracy`; ties keep the simpler rule.
+    Raises:
+        ValueError: no row may calibrate.
     """
-    y = np.asarray(y, bool)
-    scorer = _scorer(objective, proba, y)
-    name = str(getattr(objective, "__name__", objective))
-    best: Decision | None = None
-    for shifted, floor, cap, shift in decision_candidates(proba, thresholds):
-        score = scorer(ScoringLayer.apply_decision(proba, shifted, floor, cap))
-        if best is None or score > best.score + 1e-9:
-            best = Decision(shifted, floor, cap, shift, name, score)
-    assert best is not None
-    return best
+    mask = np.ones(len(y), bool) if calibrate is None else np.array(calibrate, bool)
+    if held is not None:
+        mask &= held  # rows of sources too small to hold out have no out-of-fold logits
+    if not mask.any():
+        raise ValueError("No training row may calibrate the stacker")
+    mix, mix_bias = fit_stacker({k: v[mask] for k, v in oof.items()}, y[mask])
+    z = mix_bias + sum(mix[name] * oof[name] for name in mix)
+    proba = 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+    thresholds, sources, scheme_t = calibrate_thresholds(proba[mask], y[mask])
+    decision = fit_decision(proba[mask], y[mask], thresholds, objective)
+    return StackFit(mix, mix_bias, proba, sources, scheme_t, decision, mask)
 
 
 def fit_layer(
@@ -332,6 +299,7 @@ def fit_layer(
         probe = ScoringLayer(list(labels), proto, keywords=keywords)
         oof["keyword"] = probe.keyword_logits(texts)
     supervised = [n for n in use if n not in ("prototype", "keyword")]
+    held: np.ndarray | None = None  # rows with out-of-fold supervised logits
     if supervised:
         for name in supervised:
             oof[name] = np.zeros(y.shape, dtype=np.float64)
@@ -352,15 +320,8 @@ def fit_layer(
                 assert texts is not None
                 lex = fit_lexical([texts[i] for i in train_idx], y[train_idx])
                 oof["lexical"][test_idx] = lex.logits([texts[i] for i in test_idx])
-    mask = np.ones(len(y), bool) if calibrate is None else np.asarray(calibrate, bool)
-    if supervised:
-        mask &= held  # rows of sources too small to hold out have no out-of-fold logits
-    mix, mix_bias = fit_stacker({k: v[mask] for k, v in oof.items()}, y[mask])
-    z = mix_bias + sum(mix[name] * oof[name] for name in mix)
-    proba = 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
-    thresholds, sources, scheme_t = calibrate_thresholds(proba[mask], y[mask])
-    decision = fit_decision(proba[mask], y[mask], thresholds, objective)
-    thresholds = decision.thresholds
+    stack = fit_stack(oof, y, calibrate, held, objective)
+    mix, mix_bias, decision = stack.mix, stack.bias, stack.decision
     weights = bias = None
     if "head" in mix:
         weights, bias = fit_head(vectors, y, c)
@@ -372,7 +333,7 @@ def fit_layer(
         knn_vectors=vectors.astype(np.float16) if "knn" in mix else None,
         knn_labels=y.copy() if "knn" in mix else None,
         lexical=fit_lexical(texts, y) if "lexical" in mix and texts is not None else None,
-        thresholds=thresholds, threshold_source=sources,
+        thresholds=decision.thresholds, threshold_source=stack.threshold_sources,
         keywords={lab: list(keywords.get(lab, [])) for lab in labels}
         if keywords and "keyword" in mix else None,
         floor=decision.floor, cap=decision.cap,
@@ -380,7 +341,7 @@ def fit_layer(
     if "prototype" not in mix:
         layer.proto_center = np.zeros(0, np.float32)
         layer.proto_spread = np.ones(0, np.float32)
-    return LayerFit(layer, proba, scheme_t, oof, decision, mask, y)
+    return LayerFit(layer, stack.proba, stack.scheme_threshold, oof, decision, stack.mask, y)
 
 
 # --------------------------------------------------------------------------------------------

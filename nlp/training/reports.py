@@ -11,7 +11,7 @@ import numpy as np
 
 from nlp.tagging.scoring import COMPONENTS
 from nlp.taxonomy import ACTION_LINES, SDGS, Taxonomy
-from nlp.training.evaluate import SYSTEMS
+from nlp.training.evaluation.config import SYSTEMS
 
 SCHEME_NAMES = {ACTION_LINES: "Action Lines", SDGS: "SDG goals"}
 HEADLINE = ("top1", "top3", "precision", "recall", "micro_f1", "macro_f1", "macro_f1_top1",
@@ -25,7 +25,7 @@ DEFINITIONS = (
     "per-label F1 over the labels present in the scored texts; top-1 / top-3: the text's first "
     "gold label is ranked first / among the first three; decision accuracy: each text's gold "
     "labels as positives and as many of its highest-scored other labels as negatives, share "
-    "decided correctly (`nlp.training.fit.decision_accuracy`); labels/text: mean labels "
+    "decided correctly (`nlp.training.decision.decision_accuracy`); labels/text: mean labels "
     "predicted per text (gold in brackets)."
 )
 
@@ -361,11 +361,11 @@ def write_reports(results: dict[str, dict[str, Any]], out_dir: Path,
     """Write ``tagger-eval.json``, ``tagger-eval.md`` and a confusion PNG per scheme.
 
     Args:
-        results: ``{scheme: result}`` of :func:`nlp.training.evaluate.evaluate_action_lines` /
-            ``evaluate_sdgs``.
+        results: ``{scheme: result}`` of
+            :func:`nlp.training.evaluation.systems.evaluate_action_lines` / ``evaluate_sdgs``.
         out_dir: the report folder (created).
-        run: the run header (:class:`nlp.training.evaluate.EvaluationRun` ``.run``).
-        gold: the gold-set result (:func:`nlp.training.evaluate.evaluate_gold`).
+        run: the run header (:class:`nlp.training.evaluation.run.EvaluationRun` ``.run``).
+        gold: the gold-set result (:func:`nlp.training.evaluation.run.evaluate_gold`).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

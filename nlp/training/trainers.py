@@ -525,7 +525,7 @@ def run_training(
         ``{"models": {scheme: path}, "metrics": {scheme: headline figures}, "reports": {...},
         "mode": "data" | "zero-shot"}``.
     """
-    from nlp.training.evaluate import evaluate_action_lines, evaluate_sdgs
+    from nlp.training.evaluation.systems import evaluate_action_lines, evaluate_sdgs
     from nlp.training.reports import headline, write_reports
 
     say = progress or log.info

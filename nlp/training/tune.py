@@ -21,12 +21,12 @@ import numpy as np
 from nlp.tagging.evidence import Segments
 from nlp.tagging.scoring import ScoringLayer
 from nlp.tagging.taggers import Tagger
-from nlp.training.fit import (
+from nlp.training.decision import (
     Decision,
-    _strongest_wrong,
     decision_accuracy,
     decision_candidates,
     fit_decision,
+    strongest_wrong,
 )
 from nlp.training.gold import GoldPassage
 
@@ -132,7 +132,7 @@ def _fit_two_sets(proba: np.ndarray, y: np.ndarray, other_proba: np.ndarray,
     """The rule maximising the mean of gold micro-F1 and held-out-source decision accuracy."""
     best: Decision | None = None
     other_y = np.asarray(other_y, bool)
-    wrong = _strongest_wrong(other_proba, other_y)
+    wrong = strongest_wrong(other_proba, other_y)
     for shifted, floor, cap, shift in decision_candidates(proba, base):
         pred = ScoringLayer.apply_decision(proba, shifted, floor, cap)
         other = ScoringLayer.apply_decision(other_proba, shifted, floor, cap)

@@ -12,18 +12,15 @@ from typer.testing import CliRunner
 
 from nlp.config import get_settings
 from nlp.tagging.scoring import COMPONENTS
-from nlp.training import evaluate as ev
-from nlp.training.evaluate import (
-    DecisionAccuracy,
-    SchemeData,
-    classification_metrics,
-    decision_accuracy,
-    held_out_source_splits,
-    in_source_splits,
-    score_splits,
-    split_logits,
-)
-from nlp.training.fit import decision_accuracy as loop_decision_accuracy
+from nlp.training.decision import _scorer, decision_accuracy, strongest_wrong
+from nlp.training.evaluation import logits as ev_logits
+from nlp.training.evaluation import run as ev_run
+from nlp.training.evaluation import systems as ev_systems
+from nlp.training.evaluation.config import EvalConfig
+from nlp.training.evaluation.logits import FitCache, split_logits
+from nlp.training.evaluation.metrics import classification_metrics
+from nlp.training.evaluation.splits import SchemeData, held_out_source_splits, in_source_splits
+from nlp.training.evaluation.systems import score_splits
 from nlp.training.fit import fit_layer
 from nlp.training.reports import ablation_rows, render_markdown
 from tests.datahelp import needs_data
@@ -40,7 +37,6 @@ def test_decision_precision_recall_figures_equal_hand_computed_values():
     # text 0: gold a predicted (right); strongest other label b predicted (wrong)      -> 1/2
     # text 1: gold b predicted, c missed; strongest others d (predicted, wrong), a (not) -> 2/4
     assert decision_accuracy(proba, y, pred) == pytest.approx(3 / 6)
-    assert loop_decision_accuracy(proba, y, pred) == pytest.approx(3 / 6)
     m = classification_metrics(labels, y, proba, pred)
     # tp = 2 (a in text 0, b in text 1); 4 predicted; 3 gold
     assert m["precision"] == pytest.approx(2 / 4)
@@ -58,7 +54,22 @@ def test_decision_precision_recall_figures_equal_hand_computed_values():
     assert m["top1"] == 0.5 and m["top3"] == 1.0
 
 
-def test_vectorised_decision_accuracy_equals_the_loop_in_fit():
+def loop_decision_accuracy(proba: np.ndarray, y: np.ndarray, pred: np.ndarray) -> float:
+    """The definition, one text at a time: its gold labels, and as many of its highest-scored
+    non-gold labels (ties to the lower label index)."""
+    correct = total = 0
+    for i in range(len(y)):
+        gold = np.flatnonzero(y[i])
+        if len(gold) == 0:
+            continue
+        wrong = np.flatnonzero(~y[i])
+        others = wrong[np.argsort(-proba[i, wrong], kind="stable")[: len(gold)]]
+        correct += int(pred[i, gold].sum()) + int((~pred[i, others]).sum())
+        total += len(gold) + len(others)
+    return correct / total if total else 0.0
+
+
+def test_vectorised_decision_accuracy_equals_the_loop():
     rng = np.random.default_rng(0)
     for _ in range(300):
         n, labels = int(rng.integers(1, 40)), int(rng.integers(2, 18))
@@ -67,9 +78,12 @@ def test_vectorised_decision_accuracy_equals_the_loop_in_fit():
         pred = rng.random((n, labels)) < 0.3
         expected = loop_decision_accuracy(proba, y, pred)
         assert decision_accuracy(proba, y, pred) == expected
-        cached = DecisionAccuracy()
-        assert cached(proba, y, pred) == expected
-        assert cached(proba, y, ~pred) == loop_decision_accuracy(proba, y, ~pred)
+        # the ranking computed once, as the decision search scores many rules of one (proba, y)
+        wrong = strongest_wrong(proba, y)
+        assert decision_accuracy(proba, y, pred, wrong) == expected
+        cached = _scorer("decision_accuracy", proba, y)
+        assert cached(pred) == expected
+        assert cached(~pred) == loop_decision_accuracy(proba, y, ~pred)
 
 
 # --------------------------------------------------------------------------------------------
@@ -121,13 +135,13 @@ def test_held_out_source_splits_never_train_on_the_held_out_source():
 def test_loso_models_never_score_texts_of_a_source_they_trained_on(monkeypatch):
     data = _synthetic(n_per_source=25)
     calls: list[tuple[np.ndarray, np.ndarray]] = []
-    original = ev._supervised_logits
+    original = ev_logits._supervised_logits
 
     def recording(vectors, y, texts, fit_rows, score_rows, final, components):
         calls.append((fit_rows, score_rows))
         return original(vectors, y, texts, fit_rows, score_rows, final, components)
 
-    monkeypatch.setattr(ev, "_supervised_logits", recording)
+    monkeypatch.setattr(ev_logits, "_supervised_logits", recording)
     splits = held_out_source_splits(data.sources, data.calibrate, ["src0", "src1", "src2"])
     split_logits(data, splits)
     # outer models (3) + inner models "all but S and T", shared between splits S and T
@@ -185,17 +199,17 @@ def test_the_fast_path_scores_like_fit_layer(silent_source):
 def test_fit_cache_reuses_fits_and_misses_when_the_labels_change(tmp_path: Path):
     data = _synthetic(n_per_source=20)
     splits = held_out_source_splits(data.sources, data.calibrate, ["src0", "src1"])
-    first = ev.FitCache(tmp_path, "toy")
+    first = FitCache(tmp_path, "toy")
     fresh = score_splits(data, splits, cache=first)
     assert first.computed > 0 and first.loaded == 0
-    again = ev.FitCache(tmp_path, "toy")
+    again = FitCache(tmp_path, "toy")
     cached = score_splits(data, splits, cache=again)
     assert again.computed == 0 and again.loaded == first.computed
     for a, b in zip(fresh, cached):
         for name in a:
             np.testing.assert_array_equal(a[name][0], b[name][0])
     data.y[5] = ~data.y[5]  # a relabelled training text invalidates every fit that saw it
-    changed = ev.FitCache(tmp_path, "toy")
+    changed = FitCache(tmp_path, "toy")
     split_logits(data, splits, cache=changed)
     assert changed.computed > 0
 
@@ -203,11 +217,11 @@ def test_fit_cache_reuses_fits_and_misses_when_the_labels_change(tmp_path: Path)
 def test_ablation_has_one_row_per_component_and_the_report_has_every_table():
     data = _synthetic(n_per_source=30)
     data.sources[:40] = "eval"
-    config = ev.EvalConfig(folds=3)
-    systems, mixes = ev._in_source(data, "eval", config, None)
+    config = EvalConfig(folds=3)
+    systems, mixes = ev_systems._in_source(data, "eval", config, None)
     result = {"scheme": "sdgs", "labels": data.labels, "eval_set": "toy", "selection": "nested",
               "systems": systems, "mix_per_fold": mixes,
-              "held_out": ev._held_out(data, ["src1", "src2"], config, None)
+              "held_out": ev_systems._held_out(data, ["src1", "src2"], config, None)
               | {"kind": "leave-one-source-out", "selection": "inner LOSO"}}
     rows = ablation_rows(result)
     assert [name for name, _ in rows[1:]] == [f"without {c}" for c in COMPONENTS]
@@ -225,7 +239,7 @@ def test_ablation_has_one_row_per_component_and_the_report_has_every_table():
 def test_a_source_inside_the_prototypes_is_reported_but_not_averaged():
     data = _synthetic(n_per_source=25)
     data.sources = np.where(data.sources == "src3", "sdg-targets", data.sources)
-    held = ev._held_out(data, ["src0", "src1", "sdg-targets"], ev.EvalConfig(), None)
+    held = ev_systems._held_out(data, ["src0", "src1", "sdg-targets"], EvalConfig(), None)
     row = held["sources"]["sdg-targets"]
     assert not row["in_mean"] and "prototype" in row["note"]
     assert "prototype" not in row["mix"]
@@ -252,7 +266,7 @@ def test_gold_scores_the_shipped_taggers_and_cross_fits_a_rule_tuned_on_it(
     settings = Settings(home=tmp_path / "home", models_dir=models, data_dir=tmp_path / "none",
                         embedding_model="hash:256")
     keys = ["action_lines", "sdgs", "gdc", "gdc_commitments", "gdc_principles"]
-    gold = ev.evaluate_gold(settings, hash_embedder, keys)
+    gold = ev_run.evaluate_gold(settings, hash_embedder, keys)
     assert gold["available"] and gold["n_passages"] >= 100
     assert set(gold["keys"]) | set(gold["not_produced"]) == set(keys)
     for m in gold["keys"].values():
@@ -264,7 +278,7 @@ def test_gold_scores_the_shipped_taggers_and_cross_fits_a_rule_tuned_on_it(
     meta = json.loads(manifest.read_text())
     meta["decision_rule"] = {"action_lines": {"floor": 0.1, "gold_passages": 107}}
     manifest.write_text(json.dumps(meta))
-    gold = ev.evaluate_gold(settings, hash_embedder, keys)
+    gold = ev_run.evaluate_gold(settings, hash_embedder, keys)
     assert gold["keys"]["action_lines"]["rule_fitted_on_gold"]
     assert set(gold["cross_fitted"]) == {"action_lines"}
     section = "\n".join(_gold_section(gold))
@@ -276,10 +290,10 @@ def test_a_fine_tuned_encoder_is_flagged_for_the_schemes_it_saw(tmp_path: Path):
 
     (tmp_path / "manifest.json").write_text(json.dumps(
         {"name": "body-v1", "texts_per_scheme": {"al": 991}, "n_texts": 991}))
-    trained = ev.encoder_training(str(tmp_path))
+    trained = ev_run.encoder_training(str(tmp_path))
     assert trained == {"name": "body-v1", "schemes": ["action-lines"], "n_texts": 991}
     assert "Action Lines figures are optimistic" in _encoder_line(trained)[0]
-    assert ev.encoder_training("all-MiniLM-L6-v2") is None
+    assert ev_run.encoder_training("all-MiniLM-L6-v2") is None
 
 
 def test_gold_set_missing_taggers_is_reported_not_raised(tmp_path: Path, hash_embedder):
@@ -287,7 +301,7 @@ def test_gold_set_missing_taggers_is_reported_not_raised(tmp_path: Path, hash_em
 
     settings = Settings(home=tmp_path / "home", models_dir=tmp_path / "models",
                         data_dir=tmp_path / "none", embedding_model="hash:256")
-    gold = ev.evaluate_gold(settings, hash_embedder, ["sdgs"])
+    gold = ev_run.evaluate_gold(settings, hash_embedder, ["sdgs"])
     assert gold["available"] is False and "no shipped taggers" in gold["reason"]
 
 

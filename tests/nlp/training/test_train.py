@@ -205,7 +205,7 @@ def test_decision_rule_floor_threshold_and_cap():
 
 
 def test_decision_accuracy_counts_gold_and_strongest_wrong_labels():
-    from nlp.training.fit import decision_accuracy
+    from nlp.training.decision import decision_accuracy
 
     y = np.array([[True, False, False], [True, True, False]])
     proba = np.array([[0.9, 0.6, 0.1], [0.2, 0.8, 0.5]])
@@ -216,7 +216,7 @@ def test_decision_accuracy_counts_gold_and_strongest_wrong_labels():
 
 
 def test_fit_decision_lowers_strict_thresholds_for_multi_label_text():
-    from nlp.training.fit import fit_decision
+    from nlp.training.decision import fit_decision
 
     rng = np.random.default_rng(0)
     y = rng.random((300, 6)) < 0.3
