@@ -41,7 +41,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from nlp.config import get_settings
 from nlp.embed import BUNDLED_MODEL, bundled_model_path
-from nlp.onnx_embed import MANIFEST, OnnxEmbedder, export_onnx, read_manifest
+from nlp.onnx_embed import OnnxEmbedder
+from nlp.onnx_export import export_onnx
+from nlp.onnx_format import MANIFEST, read_manifest
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FILLER = (

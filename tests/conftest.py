@@ -31,7 +31,7 @@ def real_embedder():
 def export_dir(tmp_path_factory) -> Path:
     """The bundled model exported to ONNX once per test session (about 15-30 s)."""
     from nlp.embed import BUNDLED_MODEL, bundled_model_path
-    from nlp.onnx_embed import export_onnx
+    from nlp.onnx_export import export_onnx
 
     out = tmp_path_factory.mktemp("onnx") / BUNDLED_MODEL
     return export_onnx(bundled_model_path(), out)

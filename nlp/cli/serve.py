@@ -19,7 +19,8 @@ def export_onnx_command(
     """Export the embedding models to ONNX so serving with WSIS_EMBEDDING_BACKEND=onnx never
     imports torch (needs torch once, here)."""
     from nlp.config import get_settings
-    from nlp.onnx_embed import check_source, export_onnx, is_export_dir, model_source
+    from nlp.onnx_export import export_onnx
+    from nlp.onnx_format import check_source, is_export_dir, model_source
 
     settings = get_settings()
     specs = [model] if model else list(dict.fromkeys(

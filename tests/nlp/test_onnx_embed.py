@@ -14,14 +14,13 @@ import pytest
 from nlp.config import PROJECT_ROOT, get_settings
 from nlp.embed import BUNDLED_MODEL, bundled_model_path
 from nlp.errors import ManifestMismatchError
-from nlp.onnx_embed import (
+from nlp.onnx_embed import OnnxEmbedder, pool
+from nlp.onnx_format import (
     FORMAT_VERSION,
     KIND,
     MANIFEST,
-    OnnxEmbedder,
     check_source,
     is_export_dir,
-    pool,
     read_manifest,
 )
 
@@ -82,7 +81,7 @@ def test_manifest_of_another_kind_is_refused(tmp_path: Path) -> None:
 
 
 def test_publish_keeps_an_export_another_process_published_first(tmp_path: Path) -> None:
-    from nlp.onnx_embed import _publishing
+    from nlp.onnx_export import _publishing
 
     winner = tmp_path / "model"
     winner.mkdir()

@@ -115,7 +115,7 @@ def test_folder_ingest_with_errors(settings, hash_embedder, tmp_path: Path) -> N
 def test_onnx_exports_go_to_the_workspace_home(tmp_path: Path, env_home: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Workspace(Settings(home=X)) exports into X/onnx, not into the environment's home."""
-    from nlp import onnx_embed
+    from nlp import onnx_export
 
     source = tmp_path / "my-encoder"
     source.mkdir()
@@ -128,7 +128,7 @@ def test_onnx_exports_go_to_the_workspace_home(tmp_path: Path, env_home: Path,
         exported.append(Path(target))
         raise Exported  # stops before loading: no torch, no real model needed
 
-    monkeypatch.setattr(onnx_embed, "export_onnx", fake_export)
+    monkeypatch.setattr(onnx_export, "export_onnx", fake_export)
     settings = Settings(home=tmp_path / "x", embedding_model=str(source),
                         embedding_backend="onnx")
     assert settings.onnx_dir == tmp_path / "x" / "onnx"
