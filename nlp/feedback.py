@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from sqlalchemy import func, insert, select
 
+from nlp.reports import spreadsheet_safe
 from nlp.store import Store, feedback_table, iso_utc
 
 FeedbackAction = Literal["accept", "reject", "add"]
@@ -111,6 +112,10 @@ EXPORT_COLUMNS = ("id", "created", "passage_id", "doc_id", "scheme", "label", "a
 def export_feedback(records: Iterable[Feedback], fmt: str = "csv") -> str:
     """Feedback as CSV (header + one row each) or JSON Lines.
 
+    CSV cells go through :func:`nlp.reports.spreadsheet_safe`, as in the document report: the
+    texts are untrusted, and a cell a spreadsheet would run as a formula gets a leading ``'``.
+    JSON Lines keeps every value exactly as stored.
+
     Raises:
         ValueError: an unknown format.
     """
@@ -125,7 +130,8 @@ def export_feedback(records: Iterable[Feedback], fmt: str = "csv") -> str:
     writer.writeheader()
     for record in records:
         row = record.to_dict()
-        writer.writerow({k: "" if row[k] is None else row[k] for k in EXPORT_COLUMNS})
+        writer.writerow({k: "" if row[k] is None else spreadsheet_safe(row[k])
+                         for k in EXPORT_COLUMNS})
     return out.getvalue()
 
 

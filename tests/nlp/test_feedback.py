@@ -83,6 +83,22 @@ def test_exports(store: Store) -> None:
         fb.export_feedback(records, "xml")
 
 
+def test_csv_export_neutralises_formulas_like_the_document_report(store: Store) -> None:
+    formula = '=HYPERLINK("http://example.invalid","click")'
+    fb.add_feedback(store, text=formula, scheme="sdgs", label="4", action="accept",
+                    note="+1 agreed", author="@reviewer")
+    fb.add_feedback(store, text="- a bullet stays", scheme="sdgs", label="4", action="reject")
+    records = fb.list_feedback(store)
+    rows = list(csv.DictReader(io.StringIO(fb.export_feedback(records, "csv"))))
+    assert rows[0]["text"] == "'" + formula
+    assert rows[0]["note"] == "'+1 agreed" and rows[0]["author"] == "'@reviewer"
+    assert rows[1]["text"] == "- a bullet stays"
+    assert [r["action"] for r in rows] == ["accept", "reject"]
+    # JSON Lines keeps the stored text as it is
+    first = json.loads(fb.export_feedback(records, "jsonl").splitlines()[0])
+    assert first["text"] == formula
+
+
 def test_training_examples_keep_the_latest_judgement(store: Store) -> None:
     fb.add_feedback(store, text="Schools.", scheme="action-lines", label="C4", action="accept")
     fb.add_feedback(store, text="Schools.", scheme="action-lines", label="C4", action="reject")
