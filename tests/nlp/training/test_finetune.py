@@ -9,13 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nlp.training.finetune import (
-    epoch_batches,
-    merge_duplicates,
-    read_manifest,
-    scheme_of,
-    training_data_sha256,
-)
+from nlp.training.finetune import read_manifest
+from nlp.training.supcon import epoch_batches, merge_duplicates, scheme_of, training_data_sha256
 
 _TOPICS = {
     "al:health": [
