@@ -1,5 +1,10 @@
-"""Semantic (FAISS), lexical (BM25) and hybrid (reciprocal-rank fusion) passage search,
-restricted by document metadata filters."""
+"""Semantic (FAISS), lexical (BM25) and hybrid passage search, restricted by document metadata
+filters.
+
+Hybrid search fetches candidates from both retrievers deeper than ``k`` and fuses them with a
+:class:`Fusion`: a convex blend of min-max-normalised scores, or reciprocal-rank fusion. The
+default was chosen by cross-validation over the reviewer query set in ``corpus/gold/``
+(``wsis evaluate search --tune``; figures in bench/results/search-quality.md)."""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ SearchMode = Literal["semantic", "lexical", "hybrid"]
 Rows = Sequence[int] | np.ndarray  # index row ids, as a restriction on what a search may return
 MODES: tuple[str, ...] = ("semantic", "lexical", "hybrid")
 RRF_K = 60  # the usual reciprocal-rank-fusion constant: damps the weight of the very top ranks
+FUSION_METHODS = ("blend", "rrf")
 FILTER_KEYS = ("organization", "kind", "doc_id", "date_from", "date_to", "source")
 
 
@@ -104,6 +110,50 @@ class SearchFilters:
         return True
 
 
+@dataclass(frozen=True)
+class Fusion:
+    """How hybrid search merges the semantic and the lexical candidates.
+
+    Args:
+        method: ``"blend"`` (``weight * semantic + (1 - weight) * lexical`` of min-max-normalised
+            scores; a passage missing from one list scores 0 there) or ``"rrf"``
+            (``sum of 1 / (rrf_k + rank)``).
+        weight: the semantic share of the blend, in [0, 1].
+        rrf_k: the reciprocal-rank-fusion constant.
+        depth: candidates fetched from each retriever (at least ``5 * k``).
+    """
+
+    method: str = "rrf"
+    weight: float = 0.5
+    rrf_k: int = RRF_K
+    depth: int = 50
+
+    def __post_init__(self) -> None:
+        if self.method not in FUSION_METHODS:
+            raise ValueError(f"Fusion method {self.method!r} is not supported; "
+                             f"choose one of {FUSION_METHODS}")
+        if not 0.0 <= self.weight <= 1.0:
+            raise ValueError(f"Fusion weight {self.weight!r} is not in [0, 1]")
+
+    def depth_for(self, k: int) -> int:
+        return max(self.depth, 5 * k)
+
+    def fuse(self, semantic: list[tuple[int, float]], lexical: list[tuple[int, float]]
+             ) -> list[tuple[int, float, dict[str, float]]]:
+        """``(row, fused score, {retriever: its own score})``, best first."""
+        rankings = {"semantic": semantic, "lexical": lexical}
+        if self.method == "rrf":
+            return reciprocal_rank_fusion(rankings, self.rrf_k)
+        return convex_blend(rankings, {"semantic": self.weight, "lexical": 1.0 - self.weight})
+
+    def to_dict(self) -> dict[str, object]:
+        return {"method": self.method, "weight": self.weight, "rrf_k": self.rrf_k,
+                "depth": self.depth}
+
+
+DEFAULT_FUSION = Fusion()
+
+
 @dataclass
 class _Lexical:
     """BM25 over the index's passages, rebuilt when the index changes."""
@@ -119,6 +169,7 @@ class Searcher:
 
     index: VectorIndex
     embedder: Embedder
+    fusion: Fusion = DEFAULT_FUSION
     _lexical: _Lexical | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -193,7 +244,8 @@ class Searcher:
         Args:
             query: free text.
             k: number of results.
-            mode: ``"semantic"``, ``"lexical"`` or ``"hybrid"`` (RRF of both).
+            mode: ``"semantic"``, ``"lexical"`` or ``"hybrid"`` (both, fused by
+                :attr:`fusion`).
             filters: document metadata restrictions.
             query_vector: a precomputed embedding of ``query`` (skips the encoder).
             rows: search only these index rows (e.g. the passages carrying a tag), on top of
@@ -212,7 +264,7 @@ class Searcher:
         if allowed is not None and len(allowed) == 0:
             return []
         per_retriever: dict[str, list[tuple[int, float]]] = {}
-        depth = k if mode != "hybrid" else max(50, 5 * k)
+        depth = k if mode != "hybrid" else self.fusion.depth_for(k)
         if mode in ("semantic", "hybrid"):
             if query_vector is None:
                 query_vector = self.embedder.encode([query])[0]
@@ -220,7 +272,7 @@ class Searcher:
         if mode in ("lexical", "hybrid"):
             per_retriever["lexical"] = self.lexical(query, depth, allowed)
         if mode == "hybrid":
-            ranked = reciprocal_rank_fusion(per_retriever)[:k]
+            ranked = self.fusion.fuse(per_retriever["semantic"], per_retriever["lexical"])[:k]
         else:
             ranked = [(row, score, {mode: score}) for row, score in per_retriever[mode][:k]]
         hits = []
@@ -243,6 +295,31 @@ def reciprocal_rank_fusion(
     for name, ranking in rankings.items():
         for rank, (row, score) in enumerate(ranking, start=1):
             fused[row] = fused.get(row, 0.0) + 1.0 / (k + rank)
+            parts.setdefault(row, {})[name] = score
+    order = sorted(fused, key=lambda r: -fused[r])
+    return [(row, fused[row], parts[row]) for row in order]
+
+
+def convex_blend(rankings: dict[str, list[tuple[int, float]]], weights: dict[str, float]
+                 ) -> list[tuple[int, float, dict[str, float]]]:
+    """Fuse scored lists: ``score(d) = sum over lists of weight * minmax(score_d)``.
+
+    Each list's scores are scaled to [0, 1] over that list (a list of equal scores gives 1);
+    a row missing from a list gets 0 from it. Returns ``(row, fused score, {retriever: its
+    own score})``, best first; ties keep the order of first appearance.
+    """
+    fused: dict[int, float] = {}
+    parts: dict[int, dict[str, float]] = {}
+    for name, ranking in rankings.items():
+        if not ranking:
+            continue
+        scores = [score for _, score in ranking]
+        low, high = min(scores), max(scores)
+        span = high - low
+        weight = weights.get(name, 0.0)
+        for row, score in ranking:
+            scaled = (score - low) / span if span > 0 else 1.0
+            fused[row] = fused.get(row, 0.0) + weight * scaled
             parts.setdefault(row, {})[name] = score
     order = sorted(fused, key=lambda r: -fused[r])
     return [(row, fused[row], parts[row]) for row in order]

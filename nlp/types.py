@@ -53,6 +53,11 @@ class Passage:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def embedding_text(self) -> str:
+        """What the search embedder encodes for this passage."""
+        return self.text
+
 
 @dataclass(frozen=True)
 class Hit:

@@ -23,6 +23,16 @@ class SchemeChoice(str, Enum):
     all = "all"
 
 
+class EvaluateChoice(str, Enum):
+    """What ``wsis evaluate`` measures: a tagger scheme, all of them, or search."""
+
+    action_lines = "action-lines"
+    sdgs = "sdgs"
+    gdc = "gdc"
+    all = "all"
+    search = "search"
+
+
 def _schemes(choice: SchemeChoice) -> list[str]:
     from nlp.taxonomy import SCHEMES
 
@@ -86,7 +96,9 @@ def _print_metrics(metrics: dict[str, Any]) -> None:
 
 
 def evaluate_command(
-    scheme: Annotated[SchemeChoice, typer.Argument(help="Which scheme to evaluate.")] = SchemeChoice.all,
+    scheme: Annotated[EvaluateChoice, typer.Argument(
+        help="Which scheme to evaluate, or `search` (the reviewer query set).")
+    ] = EvaluateChoice.all,
     folds: Annotated[int, typer.Option(help="In-source cross-validation folds.")] = 5,
     report_dir: Annotated[Path | None, typer.Option(
         help="Where reports go (default: reports/; with --smoke: <WSIS_HOME>/reports-smoke).")
@@ -98,11 +110,21 @@ def evaluate_command(
     fit_cache: Annotated[bool, typer.Option(
         help="Reuse component fits of earlier runs (<WSIS_HOME>/cache/evaluation).")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print headline figures as JSON.")] = False,
+    queries: Annotated[Path | None, typer.Option(
+        help="search: the query set (default corpus/gold/search-queries.jsonl).")] = None,
+    tune: Annotated[bool, typer.Option(
+        "--tune", help="search: also choose the hybrid fusion by cross-validation.")] = False,
 ) -> None:
     """Evaluate the taggers: in-source k-fold, held-out sources, gold set and ablation.
 
-    Writes tagger-eval.md, tagger-eval.json and confusion PNGs.
+    Writes tagger-eval.md, tagger-eval.json and confusion PNGs. `wsis evaluate search`
+    scores search instead (recall@5, MRR@10, nDCG@10 per mode): search-eval.md and .json.
     """
+    if scheme is EvaluateChoice.search:
+        from nlp.cli.quality import evaluate_search_command
+
+        evaluate_search_command(queries, report_dir, tune, as_json)
+        return
     from nlp import data as datasets
     from nlp.config import get_settings
     from nlp.training.evaluation.config import EvalConfig
@@ -117,8 +139,8 @@ def evaluate_command(
     cache = settings.home / "cache" / "evaluation" if fit_cache else None
     config = (EvalConfig.smoke(jobs, cache) if smoke
               else EvalConfig(folds=folds, jobs=jobs, fit_cache=cache))
-    result = run_evaluation(settings, _embedder(settings), _schemes(scheme), config,
-                            progress=say)
+    result = run_evaluation(settings, _embedder(settings), _schemes(SchemeChoice(scheme.value)),
+                            config, progress=say)
     paths = write_reports(result.schemes, report_dir, result.run, result.gold)
     figures = summary_figures(result.schemes, result.gold)
     if as_json:
