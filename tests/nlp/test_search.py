@@ -85,14 +85,16 @@ def test_hybrid_fuses_both_rankings(workspace: Workspace) -> None:
     k = 10
     searcher = workspace.searcher()
     hybrid = searcher.search(query, k=k, mode="hybrid")
-    depth = max(50, 5 * k)
+    depth = searcher.fusion.depth_for(k)
+    assert depth > k  # each side fetches more candidates than it returns
     semantic = searcher.search(query, k=depth, mode="semantic")
     lexical = searcher.search(query, k=depth, mode="lexical")
-    expected = reciprocal_rank_fusion({
-        "semantic": [(searcher.index.row(h.passage.id), h.score) for h in semantic],
-        "lexical": [(searcher.index.row(h.passage.id), h.score) for h in lexical],
-    })[:k]
+    expected = searcher.fusion.fuse(
+        [(searcher.index.row(h.passage.id), h.score) for h in semantic],
+        [(searcher.index.row(h.passage.id), h.score) for h in lexical],
+    )[:k]
     assert [h.passage.id for h in hybrid] == [searcher.index.passages[r].id for r, *_ in expected]
+    assert [h.score for h in hybrid] == pytest.approx([s for _, s, _ in expected])
     assert set(hybrid[0].scores) <= {"semantic", "lexical"}
 
 
