@@ -37,7 +37,15 @@ from nlp.labelled import (
 from nlp.tagging.registry import default_version, find_model
 from nlp.tagging.scoring import ScoringLayer
 from nlp.tagging.taggers import ActionLineTagger, GdcTagger, SdgTagger, Tagger
-from nlp.taxonomy import ACTION_LINES, GDC, SCHEMES, SDGS, Taxonomy, load_taxonomy
+from nlp.taxonomy import (
+    ACTION_LINES,
+    GDC,
+    GDC_FOLLOW_UP,
+    SCHEMES,
+    SDGS,
+    Taxonomy,
+    load_taxonomy,
+)
 from nlp.training.fit import (
     LayerFit,
     ZeroShotCalibration,
@@ -45,6 +53,11 @@ from nlp.training.fit import (
     build_prototypes,
     fit_layer,
     zero_shot_calibration,
+)
+from nlp.training.generic_terms import (
+    MAX_SHARE,
+    reference_paragraphs,
+    without_generic_keywords,
 )
 
 log = logging.getLogger(__name__)
@@ -271,6 +284,16 @@ GDC_LAYERS = (("gdc", "objective"), ("gdc_sections", "section"),
               ("gdc_commitments", "commitment"), ("gdc_principles", "principle"))
 
 
+def gdc_layer_labels(taxonomy: Taxonomy, level: str) -> list[Any]:
+    """The labels a GDC layer scores. The ``gdc`` key is the Compact's five objectives: the
+    follow-up and review part (``GDC-FU``) is a group of the taxonomy, not an objective, so a
+    passage on implementing the Compact is tagged at section and commitment level only."""
+    labels = taxonomy.level(GDC, level)
+    if level == "objective":
+        labels = [lab for lab in labels if lab.id != GDC_FOLLOW_UP]
+    return labels
+
+
 def gdc_official_texts(data_dir: Path | None) -> dict[str, str]:
     """The Compact's adopted wording per item id (``gdc-text``), empty without the file."""
     if data_dir is None:
@@ -288,7 +311,7 @@ def _gdc_self_test(
     """Calibrate one GDC level without labelled text: every commitment's (or principle's)
     adopted wording is scored against prototypes built WITHOUT that wording (titles,
     summaries, keywords), and must find its own item (or the section / objective above it)."""
-    labels = taxonomy.level(GDC, level)
+    labels = gdc_layer_labels(taxonomy, level)
     ids = [lab.id for lab in labels]
     items = taxonomy.level(GDC, "principle" if level == "principle" else "commitment")
     rows = [(official[item.id], item) for item in items if item.id in official]
@@ -325,12 +348,12 @@ def train_gdc(
     keywords: dict[str, list[str]] = {}
     for lab in taxonomy.labels[GDC]:
         keywords[lab.id] = list(lab.keywords)
-    for lab in taxonomy.level(GDC, "objective"):
+    for lab in gdc_layer_labels(taxonomy, "objective"):
         keywords[lab.id] = sorted({k for s in taxonomy.children(GDC, lab.id) for k in s.keywords})
     layers: dict[str, ScoringLayer] = {}
     fits: dict[str, LayerFit] = {}
     for key, level in GDC_LAYERS:
-        labels = taxonomy.level(GDC, level)
+        labels = gdc_layer_labels(taxonomy, level)
         ids = {lab.id for lab in labels}
         extra: dict[str, list[str]] = {i: [official[i]] for i in ids if i in official}
         for ex in feedback:
@@ -427,7 +450,13 @@ def train_scheme(
     if scheme not in TRAINERS:
         raise ValueError(f"Scheme {scheme!r} is not one of {SCHEMES}")
     cache = EmbeddingCache(cache_dir, embedder)
-    result = TRAINERS[scheme](cache, taxonomy, data_dir, feedback, zero_shot)
+    specific, generic = without_generic_keywords(taxonomy, reference_paragraphs())
+    result = TRAINERS[scheme](cache, specific, data_dir, feedback, zero_shot)
+    # Staleness is judged against the taxonomy files, not the filtered copy.
+    result.tagger.manifest["taxonomy_fingerprint"] = taxonomy.fingerprint(scheme)
+    result.tagger.manifest["generic_keywords_dropped"] = {
+        "shares": generic, "max_share": MAX_SHARE,
+        "reference": "paragraphs of the bundled founding documents (corpus/wsis20)"}
     if gold:
         _tune_on_gold(result, cache, gold)
     if metrics:
