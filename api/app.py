@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import nlp
 from api.deps import ApiContext
 from api.jobs import JobConflict, Retrainer
-from api.routes import documents, feedback, meta, models, search, tag
+from api.routes import documents, feedback, insights, meta, models, search, tag
 from api.schemas import LimitExceeded, RequestLimits
 from api.security import load_or_create_token
 from api.service import BadRequest, NotFound
@@ -40,6 +40,7 @@ from nlp.errors import (
     WsisError,
 )
 from nlp.fsutil import file_lock
+from nlp.insights import InsightsError
 from nlp.search import FilterError
 from nlp.similar import PassageNotFoundError
 from nlp.workspace import Workspace
@@ -58,7 +59,7 @@ _PAGE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script
 def _error_status(exc: WsisError) -> int:
     """Status code of a domain error (most specific class first)."""
     for cls, code in ((UnsupportedFormatError, 415), (DocumentError, 422), (FilterError, 422),
-                      (BadRequest, 422), (LimitExceeded, 422), (NotFound, 404),
+                      (BadRequest, 422), (LimitExceeded, 422), (InsightsError, 422), (NotFound, 404),
                       (PassageNotFoundError, 404),
                       (JobConflict, 409), (TaggersUnavailable, 503), (IndexNotFoundError, 503),
                       (ManifestMismatchError, 503)):
@@ -242,7 +243,7 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodySizeGuard, limits=limits)
 
-    for module in (meta, search, tag, documents, feedback, models):
+    for module in (meta, search, tag, documents, feedback, models, insights):
         app.include_router(module.router)
     _offline_docs(app)
 
