@@ -32,7 +32,7 @@ import numpy as np
 
 from nlp.errors import IndexNotFoundError, ManifestMismatchError, WsisError
 from nlp.fsutil import atomic_dir, atomic_write_text
-from nlp.types import DocumentMeta, Passage
+from nlp.types import PASSAGE_TEXT, DocumentMeta, Passage
 
 FORMAT_VERSION = 1
 INDEX_KINDS = ("flat", "hnsw", "ivf", "auto")
@@ -119,6 +119,7 @@ class IndexManifest:
     version: int
     format_version: int = FORMAT_VERSION
     libraries: dict[str, str] | None = None
+    passage_text: str = PASSAGE_TEXT  # what was embedded; "raw" in manifests that predate it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -132,6 +133,7 @@ class IndexManifest:
             "document_count": self.document_count,
             "corpus_hash": self.corpus_hash,
             "chunker": self.chunker,
+            "passage_text": self.passage_text,
             "created": self.created,
             "libraries": self.libraries or {},
         }
@@ -157,6 +159,7 @@ class IndexManifest:
             created=data["created"],
             version=int(data.get("version", 0)),
             libraries=data.get("libraries"),
+            passage_text=data.get("passage_text", "raw"),
         )
 
 
@@ -183,6 +186,7 @@ class VectorIndex:
         self.documents: dict[str, DocumentMeta] = {}
         self.vectors = np.zeros((0, dimension), dtype=np.float32)
         self.version = 0
+        self.passage_text = PASSAGE_TEXT  # what the vectors encode (nlp.types.PASSAGE_TEXT)
         self.structure = resolve_kind(kind, 0)
         self._faiss_index = make_faiss_index(self.structure, dimension)
         self._row_of: dict[str, int] = {}
@@ -325,6 +329,7 @@ class VectorIndex:
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             version=self.version,
             libraries=_library_versions(),
+            passage_text=self.passage_text,
         )
 
     def save(self, path: str | Path) -> Path:
@@ -368,6 +373,7 @@ class VectorIndex:
         if embedding_model is not None:
             index.check_embedder(embedding_model, dimension or manifest.dimension)
         index.version = manifest.version
+        index.passage_text = manifest.passage_text
         vectors = np.load(path / "vectors.npy", allow_pickle=False)
         with (path / "passages.jsonl").open(encoding="utf-8") as handle:
             index.passages = [Passage(**json.loads(line)) for line in handle if line.strip()]

@@ -207,7 +207,7 @@ class Searcher:
         if self._lexical is None or self._lexical.version != key:
             import bm25s
 
-            tokens = bm25s.tokenize([p.text for p in self.index.passages], stopwords="en",
+            tokens = bm25s.tokenize([p.lexical_text for p in self.index.passages], stopwords="en",
                                     show_progress=False)
             retriever = bm25s.BM25()
             retriever.index(tokens, show_progress=False)

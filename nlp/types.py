@@ -39,6 +39,11 @@ class Document:
         return cls(id=content_hash(text), text=text, meta=meta)
 
 
+# What the index embeds and BM25 reads of a passage; recorded in the index manifest, so an
+# index built from other text (raw Markdown before 0.x) is rebuilt rather than mixed.
+PASSAGE_TEXT = "clean-markup-v1"
+
+
 @dataclass(frozen=True)
 class Passage:
     """A run of whole sentences of one document; ``doc.text[start:end] == text``."""
@@ -54,9 +59,21 @@ class Passage:
         return asdict(self)
 
     @property
+    def clean_text(self) -> str:
+        """``text`` without Markdown and HTML marks (:mod:`nlp.markup`): what is shown."""
+        from nlp.markup import clean_text
+
+        return clean_text(self.text)
+
+    @property
     def embedding_text(self) -> str:
-        """What the search embedder encodes for this passage."""
-        return self.text
+        """What the search embedder encodes for this passage (see :data:`PASSAGE_TEXT`)."""
+        return self.clean_text
+
+    @property
+    def lexical_text(self) -> str:
+        """What BM25 indexes for this passage."""
+        return self.clean_text
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from nlp.index import VectorIndex, current_version, load_current, publish
 from nlp.load import load_paths, parse_bytes
 from nlp.search import Searcher, SearchFilters
 from nlp.store import Store
-from nlp.types import Document, DocumentMeta, Hit
+from nlp.types import PASSAGE_TEXT, Document, DocumentMeta, Hit
 
 if TYPE_CHECKING:
     from nlp.tagging.suite import TaggerSuite
@@ -68,6 +68,7 @@ class IndexUpdate:
     passage_count: int
     version: int
     changed: bool
+    rebuilt_because: str = ""  # why every passage was re-embedded, when an old index was
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
@@ -282,6 +283,12 @@ class Workspace:
                                                           embedder.dimension)
             except IndexNotFoundError:
                 index = None
+            because = ""
+            if index is not None and index.passage_text != PASSAGE_TEXT:
+                # Vectors of another passage text cannot be mixed with new ones: re-embed all.
+                because = (f"the index v{index.version} embedded passage text "
+                           f"{index.passage_text!r}; this version embeds {PASSAGE_TEXT!r}")
+                index, rebuild = None, True
             if index is None:
                 index = VectorIndex(embedder.name, embedder.dimension, self.settings.index_kind,
                                     self.chunker.settings)
@@ -295,7 +302,7 @@ class Workspace:
             if missing:
                 passages = self.store.passages(missing)
                 metas = self.store.document_metas(missing)
-                vectors = embedder.encode([p.text for p in passages],
+                vectors = embedder.encode([p.embedding_text for p in passages],
                                           batch_size=self.settings.embedding_batch_size,
                                           show_progress=show_progress)
                 index.add(metas, passages, vectors)
@@ -305,7 +312,7 @@ class Workspace:
             with self._lock:
                 self._index, self._searcher = index, None
             return IndexUpdate(len(missing), len(extra), embedded, len(index), index.version,
-                               changed)
+                               changed, because)
 
     def ensure_ready(self, corpus_dir: str | Path | None = None,
                      show_progress: bool = False) -> IndexUpdate:

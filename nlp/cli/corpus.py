@@ -59,6 +59,8 @@ def index(
     if as_json:
         emit(update.to_dict())
     else:
+        if update.rebuilt_because:
+            typer.echo(f"rebuilt the whole index: {update.rebuilt_because}")
         typer.echo(f"index v{update.version}: {update.passage_count} passages "
                    f"(+{update.added_documents} / -{update.removed_documents} documents, "
                    f"{update.embedded_passages} embedded)")

@@ -98,6 +98,35 @@ def test_changing_the_embedder_refuses_the_old_index(settings, hash_embedder) ->
     assert other.update_index(rebuild=True).passage_count > 0  # an explicit rebuild works
 
 
+def test_an_index_of_raw_passage_text_is_rebuilt_and_says_why(settings, hash_embedder) -> None:
+    """Indexes written before passages were embedded without Markdown marks have no
+    ``passage_text`` in their manifest: their vectors are of the raw text, so the next update
+    re-embeds everything (and says so) instead of mixing old and new vectors."""
+    from nlp.index import current_version_dir
+    from nlp.types import PASSAGE_TEXT
+
+    ws = Workspace(settings, embedder=hash_embedder)
+    first = ws.ensure_ready()
+    assert first.rebuilt_because == ""
+    manifest_path = current_version_dir(settings.index_dir) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["passage_text"] == PASSAGE_TEXT
+    del manifest["passage_text"]  # as written by the previous version
+    manifest_path.write_text(json.dumps(manifest))
+    fresh = Workspace(settings, embedder=hash_embedder)
+    assert fresh.index().passage_text == "raw"
+    update = fresh.ensure_ready()
+    assert update.changed and update.version == first.version + 1
+    assert "'raw'" in update.rebuilt_because and PASSAGE_TEXT in update.rebuilt_because
+    assert update.embedded_passages == update.passage_count == first.passage_count
+    index = fresh.index()
+    assert index.passage_text == PASSAGE_TEXT
+    passage = next(p for p in index.passages if "**" in p.text)  # Markdown in the source
+    np.testing.assert_allclose(index.vectors[index.row(passage.id)],
+                               hash_embedder.encode([passage.clean_text])[0], rtol=1e-6)
+    assert not fresh.ensure_ready().changed  # and only once
+
+
 def test_folder_ingest_with_errors(settings, hash_embedder, tmp_path: Path) -> None:
     folder = tmp_path / "docs"
     folder.mkdir()
