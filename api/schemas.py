@@ -171,6 +171,15 @@ class TagBrief(BaseModel):
     score: float
 
 
+class RepeatedIn(BaseModel):
+    """Another passage with (nearly) the same text, collapsed into this result."""
+
+    passage_id: str
+    doc_id: str
+    title: str
+    organization: str
+
+
 class SearchHit(BaseModel):
     rank: int
     score: float
@@ -178,7 +187,8 @@ class SearchHit(BaseModel):
     doc_id: str
     start: int
     end: int
-    text: str
+    text: str = Field(description="The stored text: document.text[start:end], marks included.")
+    clean_text: str = Field("", description="The text without Markdown/HTML marks, as shown.")
     title: str
     organization: str
     kind: str
@@ -186,6 +196,9 @@ class SearchHit(BaseModel):
     source: str
     scores: dict[str, float] = Field(default_factory=dict)
     tags: dict[str, list[TagBrief]] | None = None
+    also_in: list[RepeatedIn] = Field(
+        default_factory=list, description="Near-duplicate passages collapsed into this one.")
+    also_in_documents: int = Field(0, description="Other documents repeating this passage.")
 
 
 class SearchResponse(BaseModel):

@@ -18,7 +18,7 @@ import numpy as np
 from nlp.embed import Embedder
 from nlp.errors import WsisError
 from nlp.index import VectorIndex
-from nlp.types import DocumentMeta, Hit
+from nlp.types import DocumentMeta, Hit, Passage
 
 SearchMode = Literal["semantic", "lexical", "hybrid"]
 Rows = Sequence[int] | np.ndarray  # index row ids, as a restriction on what a search may return
@@ -167,13 +167,29 @@ class _Lexical:
 
 
 @dataclass
+class _Duplicates:
+    """Near-duplicate groups of the index's passages (:mod:`nlp.dedup`), rebuilt with it."""
+
+    group: list[int]  # row -> first row of its group
+    members: dict[int, list[int]]  # group -> its rows, for groups of two or more
+    version: tuple[int, int] = (0, 0)
+
+    @property
+    def repeated_rows(self) -> int:
+        """Rows that collapsing can hide (all but one of each group)."""
+        return sum(len(rows) - 1 for rows in self.members.values())
+
+
+@dataclass
 class Searcher:
     """Search one :class:`VectorIndex` with one :class:`Embedder`."""
 
     index: VectorIndex
     embedder: Embedder
     fusion: Fusion = DEFAULT_FUSION
+    collapse_duplicates: bool = True
     _lexical: _Lexical | None = field(default=None, repr=False)
+    _duplicates: _Duplicates | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.index.check_embedder(self.embedder.name, self.embedder.dimension)
@@ -213,6 +229,20 @@ class Searcher:
             retriever.index(tokens, show_progress=False)
             self._lexical = _Lexical(retriever, len(self.index), key)
         return self._lexical.retriever
+
+    def duplicates(self) -> _Duplicates:
+        """The index's near-duplicate groups (computed on first use, then when it changes)."""
+        key = (id(self.index.passages), len(self.index))
+        if self._duplicates is None or self._duplicates.version != key:
+            from nlp.dedup import duplicate_groups
+
+            group = duplicate_groups([p.clean_text for p in self.index.passages])
+            members: dict[int, list[int]] = {}
+            for row, leader in enumerate(group):
+                if leader != row:
+                    members.setdefault(leader, [leader]).append(row)
+            self._duplicates = _Duplicates(group, members, key)
+        return self._duplicates
 
     def lexical(self, query: str, k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         if not len(self.index):
@@ -266,8 +296,11 @@ class Searcher:
         allowed = self.allowed_rows(filters, rows)
         if allowed is not None and len(allowed) == 0:
             return []
+        duplicates = self.duplicates() if self.collapse_duplicates else None
+        # Collapsing may drop repeats from the list: fetch enough to still fill k.
+        extra = min(duplicates.repeated_rows, 5 * k) if duplicates else 0
         per_retriever: dict[str, list[tuple[int, float]]] = {}
-        depth = k if mode != "hybrid" else self.fusion.depth_for(k)
+        depth = k + extra if mode != "hybrid" else self.fusion.depth_for(k + extra)
         if mode in ("semantic", "hybrid"):
             if query_vector is None:
                 query_vector = self.embedder.encode([query])[0]
@@ -275,13 +308,35 @@ class Searcher:
         if mode in ("lexical", "hybrid"):
             per_retriever["lexical"] = self.lexical(query, depth, allowed)
         if mode == "hybrid":
-            ranked = self.fusion.fuse(per_retriever["semantic"], per_retriever["lexical"])[:k]
+            ranked = self.fusion.fuse(per_retriever["semantic"], per_retriever["lexical"])
         else:
-            ranked = [(row, score, {mode: score}) for row, score in per_retriever[mode][:k]]
-        hits = []
-        for rank, (row, score, parts) in enumerate(ranked, start=1):
+            ranked = [(row, score, {mode: score}) for row, score in per_retriever[mode]]
+        return self._hits(ranked, k, duplicates, allowed)
+
+    def _hits(self, ranked: list[tuple[int, float, dict[str, float]]], k: int,
+              duplicates: _Duplicates | None, allowed: np.ndarray | None) -> list[Hit]:
+        """The first ``k`` of ``ranked`` as hits; with ``duplicates``, one hit per
+        near-duplicate group, carrying the group's other passages that pass the filters."""
+        allowed_set = None if allowed is None else set(allowed.tolist())
+        shown: set[int] = set()
+        hits: list[Hit] = []
+        for row, score, parts in ranked:
+            also: tuple[tuple[Passage, DocumentMeta], ...] = ()
+            if duplicates is not None:
+                leader = duplicates.group[row]
+                if leader in shown:
+                    continue
+                shown.add(leader)
+                others = [r for r in duplicates.members.get(leader, ())
+                          if r != row and (allowed_set is None or r in allowed_set)]
+                also = tuple((self.index.passages[r],
+                              self.index.documents[self.index.passages[r].doc_id])
+                             for r in others)
             passage = self.index.passages[row]
-            hits.append(Hit(passage, self.index.documents[passage.doc_id], score, rank, parts))
+            hits.append(Hit(passage, self.index.documents[passage.doc_id], score,
+                            len(hits) + 1, parts, also))
+            if len(hits) == k:
+                break
         return hits
 
 

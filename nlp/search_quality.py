@@ -23,7 +23,7 @@ import json
 import math
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,15 +119,20 @@ def judge(index: VectorIndex, queries: Sequence[GoldQuery]
     return judgments, problems
 
 
-def query_metrics(ranking: Sequence[int], items: Sequence[frozenset[int]]) -> dict[str, Any]:
-    """recall@5, reciprocal rank@10, nDCG@10 and the first relevant rank of one ranking."""
+def query_metrics(ranking: Sequence[int | Collection[int]], items: Sequence[frozenset[int]]
+                  ) -> dict[str, Any]:
+    """recall@5, reciprocal rank@10, nDCG@10 and the first relevant rank of one ranking.
+
+    A result is a row, or the rows of a collapsed near-duplicate group (the passage shown and
+    the copies it stands for)."""
     if not items:
         return {"recall@5": 0.0, "mrr@10": 0.0, "ndcg@10": 0.0, "rank": None}
     covered: set[int] = set()  # items found so far
     first: int | None = None
     dcg = 0.0
-    for rank, row in enumerate(ranking[:RANK_AT], start=1):
-        new = {i for i, rows in enumerate(items) if row in rows} - covered
+    for rank, result in enumerate(ranking[:RANK_AT], start=1):
+        found = {result} if isinstance(result, int) else set(result)
+        new = {i for i, rows in enumerate(items) if rows & found} - covered
         if new:
             first = first or rank
             dcg += 1.0 / math.log2(rank + 1)
@@ -164,13 +169,14 @@ def build_index(documents: Sequence[Document], chunker: Chunker, embedder: Embed
 # --------------------------------------------------------------------------- evaluation
 
 
-def rankings(searcher: Searcher, queries: Sequence[GoldQuery], mode: str) -> list[list[int]]:
-    """The first :data:`RANK_AT` index rows ``searcher`` returns for each query."""
-    out = []
-    for query in queries:
-        hits = searcher.search(query.query, k=RANK_AT, mode=mode)
-        out.append([searcher.index.row(h.passage.id) for h in hits])
-    return out
+def rankings(searcher: Searcher, queries: Sequence[GoldQuery], mode: str
+             ) -> list[list[frozenset[int]]]:
+    """The rows of the first :data:`RANK_AT` results ``searcher`` returns for each query
+    (a result collapsing near duplicates stands for all of their rows)."""
+    row = searcher.index.row
+    return [[frozenset([row(h.passage.id), *(row(p.id) for p, _ in h.also_in)])
+             for h in searcher.search(query.query, k=RANK_AT, mode=mode)]
+            for query in queries]
 
 
 def evaluate_modes(searcher: Searcher, queries: Sequence[GoldQuery],

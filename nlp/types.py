@@ -85,6 +85,13 @@ class Hit:
     score: float
     rank: int
     scores: dict[str, float] = field(default_factory=dict)  # per-retriever scores in hybrid mode
+    # Near duplicates of the passage collapsed into this hit (nlp.dedup), with their documents.
+    also_in: tuple[tuple[Passage, DocumentMeta], ...] = ()
+
+    @property
+    def also_in_documents(self) -> int:
+        """Other documents that repeat this passage."""
+        return len({p.doc_id for p, _ in self.also_in} - {self.passage.doc_id})
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,10 +102,14 @@ class Hit:
             "start": self.passage.start,
             "end": self.passage.end,
             "text": self.passage.text,
+            "clean_text": self.passage.clean_text,
             "title": self.meta.title,
             "organization": self.meta.organization,
             "kind": self.meta.kind,
             "date": self.meta.date,
             "source": self.meta.source,
             "scores": {k: round(float(v), 6) for k, v in self.scores.items()},
+            "also_in": [{"passage_id": p.id, "doc_id": p.doc_id, "title": meta.title,
+                         "organization": meta.organization} for p, meta in self.also_in],
+            "also_in_documents": self.also_in_documents,
         }

@@ -315,9 +315,22 @@ async function runSearch(event) {
   }
 }
 
+// What a card shows: the passage without Markdown/HTML marks (older servers send only text).
+function shownText(hit) { return hit.clean_text || hit.text; }
+
+// "Also in N documents": near-duplicates the server collapsed into this result.
+function repeatedIn(hit) {
+  const others = [...new Map((hit.also_in || []).filter((o) => o.doc_id !== hit.doc_id)
+    .map((o) => [o.doc_id, o])).values()];
+  if (!others.length) return null;
+  const names = others.map((o) => o.organization || o.title).join(", ");
+  return h("p", { class: "meta also-in", title: names,
+    text: `Also in ${others.length} other document${others.length === 1 ? "" : "s"}: ${names}` });
+}
+
 function resultCard(hit, terms, { similarButton = true } = {}) {
-  const passage = h("p", { class: "passage clamped" }, highlighted(hit.text, terms));
-  const more = hit.text.length > 600
+  const passage = h("p", { class: "passage clamped" }, highlighted(shownText(hit), terms));
+  const more = shownText(hit).length > 600
     ? h("button", { type: "button", class: "link", text: "Show all", onclick: (e) => {
       passage.classList.toggle("clamped");
       e.target.textContent = passage.classList.contains("clamped") ? "Show all" : "Show less";
@@ -329,7 +342,7 @@ function resultCard(hit, terms, { similarButton = true } = {}) {
         h("div", { class: "result-title", text: hit.title }),
         h("div", { class: "meta", text: [hit.organization, hit.kind, hit.date].filter(Boolean).join(" · ") })),
       h("span", { class: "score", title: `score ${hit.score.toFixed(4)}`, text: `#${hit.rank}` })),
-    passage, more, tagChips(hit.tags));
+    passage, more, repeatedIn(hit), tagChips(hit.tags));
   if (similarButton) {
     const button = h("button", { type: "button", class: "small similar-button", text: "Similar commitments in other documents" });
     button.addEventListener("click", () => showSimilar(card, hit, button));
@@ -389,7 +402,7 @@ async function showSimilar(card, hit, button) {
       ...body.groups.map((group) => h("div", { class: "similar-group" },
         h("div", { class: "result-title", text: group.title }),
         h("div", { class: "meta", text: [group.organization, group.kind, group.date, `similarity ${group.best_score.toFixed(2)}`].filter(Boolean).join(" · ") }),
-        ...group.passages.map((p) => h("p", { class: "passage clamped" }, highlighted(p.text, terms))),
+        ...group.passages.map((p) => h("p", { class: "passage clamped" }, highlighted(shownText(p), terms))),
         tagChips(group.passages[0].tags, 2))));
     card.append(block);
     busy(button, false);
@@ -519,7 +532,7 @@ async function similarToText(text, box, button) {
       ...body.groups.map((group) => h("div", { class: "similar-group" },
         h("div", { class: "result-title", text: group.title }),
         h("div", { class: "meta", text: [group.organization, group.kind, group.date, `similarity ${group.best_score.toFixed(2)}`].filter(Boolean).join(" · ") }),
-        h("p", { class: "passage clamped" }, highlighted(group.passages[0].text, terms))))));
+        h("p", { class: "passage clamped" }, highlighted(shownText(group.passages[0]), terms))))));
   } catch (error) {
     toast(`Could not find similar passages: ${error.message}`, true);
   } finally {

@@ -102,8 +102,13 @@ def search(
                       f"[bold]{escape(meta.organization)}[/bold] — {escape(meta.title)} "
                       f"({escape(meta.date)}) [dim]{hit.passage.id} "
                       f"[{hit.passage.start}:{hit.passage.end}][/dim]")
-        text = " ".join(hit.passage.text.split())
-        console.print("   " + escape(text[:400] + ("…" if len(text) > 400 else "")) + "\n")
+        text = " ".join(hit.passage.clean_text.split())
+        console.print("   " + escape(text[:400] + ("…" if len(text) > 400 else "")))
+        if hit.also_in_documents:
+            names = sorted({meta.organization or meta.title for _, meta in hit.also_in})
+            console.print(f"   [dim]also in {hit.also_in_documents} other document(s): "
+                          f"{escape(', '.join(names))}[/dim]")
+        console.print()
 
 
 def passages(

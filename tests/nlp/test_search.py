@@ -105,3 +105,51 @@ def test_bad_queries(workspace: Workspace) -> None:
         workspace.search("x", mode="fuzzy")
     with pytest.raises(ValueError, match="positive"):
         workspace.search("x", k=0)
+
+
+def test_near_duplicate_groups() -> None:
+    from nlp.dedup import duplicate_groups
+
+    body = ("Member States should connect every school and hospital to the Internet by 2030 "
+            "and train teachers in digital skills through national programmes.")
+    other = ("Routing security protects the global Internet from hijacks and leaks of "
+             "prefixes announced by operators.")
+    texts = [body, other, "As ITU wrote: " + body.replace("2030", "2030,"),
+             "Short heading", "Short heading"]
+    groups = duplicate_groups(texts)
+    assert groups[0] == groups[2] == 0 and groups[1] == 1
+    assert groups[3:] == [3, 4]  # too short to call a copy
+
+
+@pytest.mark.parametrize("mode", ["semantic", "lexical", "hybrid"])
+def test_repeated_passages_collapse_into_one_hit(workspace: Workspace, mode: str) -> None:
+    """An upload that repeats a founding passage: one result shows it, and says where else."""
+    original = next(p for p in workspace.index().passages if "MANRS" in p.text)
+    workspace.ingest_bytes(("Compilation of inputs\n\n" + original.text).encode(), "copy.md")
+    hits = workspace.search("MANRS routing security", k=5, mode=mode)
+    ids = [h.passage.id for h in hits]
+    copies = [h for h in hits if "MANRS" in h.passage.text]
+    assert len(copies) == 1, ids
+    other = {p.doc_id for p, _ in copies[0].also_in}
+    assert len(other) == 1 and other != {copies[0].passage.doc_id}
+    assert copies[0].to_dict()["also_in_documents"] == 1
+    assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+    if mode != "lexical":  # BM25 returns only passages with a query word
+        assert len(hits) == 5  # k is still filled
+    plain = workspace.searcher()
+    plain.collapse_duplicates = False
+    assert len([h for h in plain.search("MANRS routing security", k=5, mode=mode)
+                if "MANRS" in h.passage.text]) == 2
+    # A filter that keeps one copy leaves nothing collapsed into it.
+    doc = copies[0].passage.doc_id
+    only = workspace.search("MANRS routing security", k=5, mode=mode,
+                            filters=SearchFilters(doc_id=(doc,)))
+    assert only[0].passage.doc_id == doc and only[0].also_in == ()
+
+
+def test_hits_carry_clean_text(workspace: Workspace) -> None:
+    hit = next(h for h in workspace.search("Promoting Cybersecurity and Trust", k=10)
+               if "**" in h.passage.text)
+    data = hit.to_dict()
+    assert "**" in data["text"] and "**" not in data["clean_text"]
+    assert "Promoting Cybersecurity and Trust (C5):" in data["clean_text"]
