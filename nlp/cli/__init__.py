@@ -17,7 +17,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from nlp.cli import corpus, serve, tagging
+from nlp.cli import corpus, insights, serve, tagging
 from nlp.cli.common import BAD_INPUT, CommandError
 from nlp.errors import WsisError
 
@@ -63,6 +63,7 @@ _COMMANDS = (
 )
 for _name, _command in _COMMANDS:
     app.command(_name)(_command)
+app.add_typer(insights.report_app, name="report")  # wsis report corpus
 
 
 def main() -> None:
