@@ -232,7 +232,7 @@ def evaluate_sdgs(
     from nlp.embed_cache import EmbeddingCache
     from nlp.labelled import sdg_goal_examples
     from nlp.training.fit import build_prototypes
-    from nlp.training.trainers import sdg_goal_keywords
+    from nlp.training.schemes.sdgs import sdg_goal_keywords
 
     config = config or EvalConfig(folds=n_folds, seed=seed)
     cache = EmbeddingCache(cache_dir, embedder)
