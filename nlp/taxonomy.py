@@ -212,10 +212,15 @@ def _strs(values: object) -> tuple[str, ...]:
     return tuple(str(v).strip() for v in values if str(v).strip())  # type: ignore[union-attr]
 
 
+# libyaml's safe loader when PyYAML was built with it: the same documents, parsed ~10x faster
+# (the pure-Python parser took most of a `wsis tag` start-up reading the taxonomy files).
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(path: Path) -> dict:
     if not path.exists():
         raise TaxonomyError(f"Taxonomy file {str(path)!r} is missing")
-    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER)
     if not isinstance(loaded, dict):
         raise TaxonomyError(f"Taxonomy file {str(path)!r} is not a mapping")
     return loaded

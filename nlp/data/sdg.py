@@ -31,7 +31,8 @@ class AuroraTarget:
 def read_sdg_goals(data_dir: Path) -> dict[str, SdgGoalText]:
     import yaml
 
-    raw = yaml.safe_load(require_file(Path(data_dir) / "sdg-taxonomy/global_goals.yml").read_text())
+    raw = yaml.load(require_file(Path(data_dir) / "sdg-taxonomy/global_goals.yml").read_text(),
+                    Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml: ~10x faster
     goals = {
         str(n): SdgGoalText(str(n), clean_text(raw[f"{n}-short"]), clean_text(raw[f"{n}-title"]))
         for n in range(1, 18)
@@ -49,7 +50,7 @@ def read_sdg_targets(data_dir: Path) -> dict[str, str]:
     import yaml
 
     path = require_file(Path(data_dir) / "sdg-taxonomy/global_targets.yml")
-    raw = yaml.safe_load(path.read_text())
+    raw = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     targets = {k.removesuffix("-title").replace("-", "."): clean_text(v) for k, v in raw.items()}
     return dict(sorted(targets.items(), key=lambda kv: _target_sort_key(kv[0])))
 
@@ -60,7 +61,8 @@ def read_sdg_indicators(data_dir: Path) -> dict[str, list[str]]:
 
     path = require_file(Path(data_dir) / "sdg-taxonomy/global_indicators.yml")
     out: dict[str, list[str]] = {}
-    for key, value in yaml.safe_load(path.read_text()).items():
+    raw = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    for key, value in raw.items():
         parts = key.removesuffix("-title").split("-")
         out.setdefault(f"{parts[0]}.{parts[1]}", []).append(clean_text(value))
     return out

@@ -54,6 +54,7 @@ class Tagger:
         self.manifest = manifest or {}
         self.bank = bank if bank is not None else np.zeros((0, embedding["dimension"]), np.float16)
         self.bank_meta = bank_meta or []
+        self._bank32 = np.asarray(self.bank, dtype=np.float32)  # once, not per call
         self.keywords = keywords or {}
         self._matcher = KeywordMatcher(self.keywords)
         self._bank_rows: dict[str, np.ndarray] = {}
@@ -144,7 +145,7 @@ class Tagger:
                  for key, (labs, sc, pr) in scored_all.items()}
                 for i in range(len(texts))
             ]
-        bank = self.bank.astype(np.float32) if len(self.bank) and sentence_vectors else None
+        bank = self._bank32 if len(self.bank) and sentence_vectors else None
         per_key = {}
         for key, (labels, scores, predicted) in scored.items():
             by_label = self.thresholds(key)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from nlp.errors import WsisError
@@ -74,10 +74,16 @@ class LabelScore:
             "predicted": bool(self.predicted),
         }
         if evidence:
+            # Field by field, not dataclasses.asdict (its deep copies were a sixth of a
+            # /v1/tag call: every label of every scheme passes here).
             out["threshold"] = json_score(self.threshold)
-            out["sentences"] = [asdict(s) for s in self.sentences]
-            out["examples"] = [asdict(e) for e in self.examples]
-            out["keywords"] = [asdict(k) for k in self.keywords]
+            out["sentences"] = [{"start": s.start, "end": s.end, "text": s.text,
+                                 "score": s.score} for s in self.sentences]
+            out["examples"] = [{"id": e.id, "label": e.label, "source": e.source,
+                                "snippet": e.snippet, "similarity": e.similarity}
+                               for e in self.examples]
+            out["keywords"] = [{"keyword": k.keyword, "start": k.start, "end": k.end}
+                               for k in self.keywords]
         return out
 
 
