@@ -15,7 +15,8 @@ class InsightPassage(BaseModel):
     date: str
     start: int
     end: int
-    text: str
+    text: str = Field(description="document.text[start:end], Markdown included.")
+    clean_text: str = Field("", description="The text without Markdown / HTML marks.")
     score: float | None = Field(None, description="The label's score (cells, cross-walk) or "
                                 "the cosine to the theme's centre (themes).")
 

@@ -62,7 +62,7 @@ function passageItem(p, extra) {
   const where = [p.organization, p.title, p.date].filter(Boolean).join(" · ");
   return h("li", { class: "passage", "data-passage": p.passage_id },
     h("p", { class: "meta" }, where, extra ? h("span", { class: "score", text: ` ${extra}` }) : null),
-    h("p", { class: "text", text: short(p.text) }));
+    h("p", { class: "text", text: short(p.clean_text || p.text) }));
 }
 
 // --------------------------------------------------------------------------- matrix

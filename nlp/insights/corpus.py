@@ -38,9 +38,27 @@ class InsightsError(WsisError):
     """A request the corpus views cannot answer: an unknown key, label, document or grouping."""
 
 
+def count_by_group(flags: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """Per group, how many rows of the boolean ``flags`` (n, L) are set in each column.
+
+    ``groups`` gives each row's group (``-1``: left out). One sort and one ``reduceat``, much
+    faster than ``np.add.at`` on a large table.
+    """
+    out = np.zeros((n_groups, flags.shape[1]), dtype=np.int64)
+    rows = np.flatnonzero(groups >= 0)
+    if not len(rows) or not n_groups:
+        return out
+    rows = rows[np.argsort(groups[rows], kind="stable")]
+    ordered = groups[rows]
+    present, starts = np.unique(ordered, return_index=True)
+    out[present] = np.add.reduceat(flags[rows].astype(np.int64), starts, axis=0)
+    return out
+
+
 def rounded(value: float, places: int = 4) -> float:
-    """The one rounding of shares and similarities, so JSON, CSV and XLSX carry equal numbers."""
-    return round(float(value), places)
+    """The one rounding of shares and similarities (numpy's, as the matrix rounds whole
+    arrays), so JSON, CSV and XLSX carry equal numbers."""
+    return float(np.round(float(value), places))
 
 
 @dataclass
@@ -130,13 +148,15 @@ class CorpusView:
         return value or "(none)"
 
     def passage_dict(self, row: int, score: float | None = None) -> dict[str, Any]:
-        """One passage with its document's metadata, as every view lists passages."""
+        """One passage with its document's metadata, as every view lists passages: the stored
+        ``text`` (``document.text[start:end]``) and ``clean_text`` (marks removed, as shown)."""
         passage = self.passages[row]
         meta = self.index.documents[passage.doc_id]
         out: dict[str, Any] = {"passage_id": passage.id, "doc_id": passage.doc_id,
                                "title": meta.title, "organization": meta.organization,
                                "kind": meta.kind, "date": meta.date, "start": passage.start,
-                               "end": passage.end, "text": passage.text}
+                               "end": passage.end, "text": passage.text,
+                               "clean_text": passage.clean_text}
         if score is not None:
             out["score"] = rounded(score)
         return out

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from nlp.insights.corpus import KEY_NAMES, CorpusView, InsightsError
+from nlp.insights.corpus import KEY_NAMES, CorpusView, InsightsError, count_by_group
 from nlp.search import SearchFilters
 
 GAP_BY = ("document", "organization")
@@ -44,8 +44,7 @@ def find_gaps(view: CorpusView, key: str = "action_lines", by: str = "document",
     scores = view.key(key)
     doc_ids = view.documents(filters)
     # Tagged passages per (document, label) in one pass.
-    every_doc = np.zeros((len(view.doc_ids), len(scores.labels)), dtype=np.int64)
-    np.add.at(every_doc, view.doc_of_row, scores.predicted.astype(np.int64))
+    every_doc = count_by_group(scores.predicted, view.doc_of_row, len(view.doc_ids))
     position = {d: i for i, d in enumerate(view.doc_ids)}
     per_doc = every_doc[[position[d] for d in doc_ids]]
     addressing = per_doc >= min_passages

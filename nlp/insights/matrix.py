@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from nlp.insights.corpus import KEY_NAMES, CorpusView, InsightsError, rounded
+from nlp.insights.corpus import KEY_NAMES, CorpusView, InsightsError, count_by_group
 from nlp.search import SearchFilters
 
 
@@ -55,12 +55,12 @@ def coverage_matrix(view: CorpusView, key: str = "action_lines", group_by: str =
         for doc_id in groups[name]:
             row_of_doc[position[doc_id]] = r
     row_of_passage = row_of_doc[view.doc_of_row] if len(view.doc_of_row) else row_of_doc[:0]
-    kept = row_of_passage >= 0
     n_rows = len(names)
-    passages = np.bincount(row_of_passage[kept], minlength=n_rows)
-    counts = np.zeros((n_rows, len(scores.labels)), dtype=np.int64)
-    np.add.at(counts, row_of_passage[kept], scores.predicted[kept].astype(np.int64))
-    shares = counts / np.maximum(passages, 1)[:, None]
+    passages = np.bincount(row_of_passage[row_of_passage >= 0], minlength=n_rows)
+    counts = count_by_group(scores.predicted, row_of_passage, n_rows)
+    # Whole-array conversions: a per-cell Python loop dominated at 400 x 169 cells.
+    shares = np.round(counts / np.maximum(passages, 1)[:, None], 4).tolist()
+    count_lists = counts.tolist()
     rows = []
     for r, name in enumerate(names):
         docs = groups[name]
@@ -75,10 +75,10 @@ def coverage_matrix(view: CorpusView, key: str = "action_lines", group_by: str =
                     "kind": name if group_by == "kind" else "",
                     "date": dates[-1] if dates else ""}
         rows.append({**head, "documents": len(docs), "passages": int(passages[r]),
-                     "counts": [int(c) for c in counts[r]],
-                     "shares": [rounded(s) for s in shares[r]]})
-    labels = [{"id": lab, "title": view.titles.get(lab, lab), "passages": int(counts[:, j].sum()),
-               "rows": int((counts[:, j] > 0).sum())} for j, lab in enumerate(scores.labels)]
+                     "counts": count_lists[r], "shares": shares[r]})
+    totals, addressed = counts.sum(axis=0).tolist(), (counts > 0).sum(axis=0).tolist()
+    labels = [{"id": lab, "title": view.titles.get(lab, lab), "passages": totals[j],
+               "rows": addressed[j]} for j, lab in enumerate(scores.labels)]
     return {"key": key, "key_name": KEY_NAMES.get(key, key), "group_by": group_by,
             "labels": labels, "rows": rows}
 

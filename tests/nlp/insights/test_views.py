@@ -161,3 +161,14 @@ def test_crosswalk_follows_matrix_targets_to_gdc_commitments(view) -> None:
     assert {r["action_line"] for r in rows} == set(taxonomy.ids("action-lines"))
     c4 = [r for r in rows if r["action_line"] == "C4" and r["step"] == "SDG target"]
     assert {r["id"]: r["passages"] for r in c4}["4.4"] == 2
+
+
+def test_count_by_group_equals_a_plain_loop() -> None:
+    from nlp.insights.corpus import count_by_group
+
+    rng = np.random.default_rng(3)
+    flags = rng.random((200, 7)) < 0.3
+    groups = rng.integers(-1, 5, 200)  # group 4 may be empty; -1 is left out
+    groups[groups == 3] = -1  # an empty group in the middle
+    expected = np.array([[flags[groups == g, j].sum() for j in range(7)] for g in range(6)])
+    assert (count_by_group(flags, groups, 6) == expected).all()
