@@ -27,7 +27,8 @@ def test_index_then_search_json_is_stable(env_home: Path) -> None:
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(rows) == 4 and [r["rank"] for r in rows] == [1, 2, 3, 4]
     assert set(rows[0]) == {"rank", "score", "passage_id", "doc_id", "start", "end", "text",
-                            "title", "organization", "kind", "date", "source", "scores"}
+                            "clean_text", "title", "organization", "kind", "date", "source",
+                            "scores", "also_in", "also_in_documents"}
     again = run("search", "routing security", "--json", "--k", "4", "--mode", "lexical")
     assert again.stdout == result.stdout
 
