@@ -40,7 +40,12 @@ class Settings(BaseSettings):
         description="'all-MiniLM-L6-v2' (bundled), a local sentence-transformers directory, "
         "or 'hash' / 'hash:DIM' (a fast deterministic fake for tests).",
     )
-    embedding_backend: Literal["torch", "onnx"] = "torch"
+    embedding_backend: Literal["torch", "onnx"] = Field(
+        "onnx",
+        description="'onnx' (ONNX Runtime + tokenizers, no torch; the model is exported to "
+        "onnx_dir on first use, the only step that imports torch) or 'torch' "
+        "(sentence-transformers). Training and the export itself always use torch.",
+    )
     tagging_model: str = Field(
         "auto",
         description="Encoder of the taggers: 'auto' (the fine-tuned body shipped under "
@@ -65,6 +70,13 @@ class Settings(BaseSettings):
     max_query_chars: int = Field(2000, gt=0, description="Longest accepted search query.")
     max_text_chars: int = Field(20000, gt=0, description="Longest accepted text to tag.")
     max_texts_per_request: int = Field(100, gt=0, description="Texts per /v1/tag call.")
+    background_loading: bool = Field(
+        True, description="On a restart, answer /health at once and load the search model, "
+        "the taggers and their warm-up in a background thread (/health lists what is still "
+        "loading; requests that need it wait). Off: everything loads before serving.")
+    batch_wait_ms: float = Field(
+        3.0, ge=0, description="How long an encoder call waits for texts of concurrent "
+        "requests to share its ONNX run (0: no batching across requests).")
 
     @field_validator("home", "corpus_dir", "taxonomy_dir", "models_dir", mode="after")
     @classmethod

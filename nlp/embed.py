@@ -14,7 +14,7 @@ import hashlib
 import itertools
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -130,7 +130,8 @@ _CACHE: dict[tuple[str, str, Path | None], Embedder] = {}
 
 
 def load_embedder(spec: str = BUNDLED_MODEL, backend: str = "torch",
-                  onnx_dir: Path | None = None) -> Embedder:
+                  onnx_dir: Path | None = None,
+                  progress: Callable[[str], None] | None = None) -> Embedder:
     """Build (once per process) the embedder named by ``spec``.
 
     Args:
@@ -138,6 +139,7 @@ def load_embedder(spec: str = BUNDLED_MODEL, backend: str = "torch",
         backend: ``"torch"`` (sentence-transformers) or ``"onnx"`` (ONNX Runtime, no torch).
         onnx_dir: where ONNX exports live (:attr:`nlp.config.Settings.onnx_dir`); the onnx
             backend exports a model there on first use. Not needed for an export directory.
+        progress: told when that one-off export starts (it takes about 30 s).
     """
     key = (spec, backend, Path(onnx_dir) if onnx_dir is not None else None)
     if key in _CACHE:
@@ -148,7 +150,7 @@ def load_embedder(spec: str = BUNDLED_MODEL, backend: str = "torch",
     elif backend == "onnx":
         from nlp.onnx_embed import OnnxEmbedder
 
-        embedder = OnnxEmbedder.from_spec(spec, onnx_dir)
+        embedder = OnnxEmbedder.from_spec(spec, onnx_dir, progress)
     elif backend == "torch":
         embedder = SentenceTransformerEmbedder(spec)
     else:

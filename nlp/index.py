@@ -188,8 +188,34 @@ class VectorIndex:
         self.version = 0
         self.passage_text = PASSAGE_TEXT  # what the vectors encode (nlp.types.PASSAGE_TEXT)
         self.structure = resolve_kind(kind, 0)
-        self._faiss_index = make_faiss_index(self.structure, dimension)
+        # The FAISS structure is built (or read, for a loaded index) on first use: commands
+        # that only list passages never import faiss, and a restart answers sooner.
+        self._faiss: Any = None
+        self._faiss_file: Path | None = None
         self._row_of: dict[str, int] = {}
+
+    @property
+    def _faiss_index(self) -> Any:
+        if self._faiss is None:
+            if self._faiss_file is not None:
+                index = _faiss().read_index(str(self._faiss_file))
+                if self.structure == "ivf":
+                    index.nprobe = IVF_NPROBE
+                if index.ntotal != len(self.passages):
+                    raise WsisError(f"Index at {self._faiss_file.parent} is inconsistent: FAISS "
+                                    f"holds {index.ntotal} vectors for {len(self.passages)} "
+                                    "passages")
+                self._faiss = index
+            else:
+                self._faiss = make_faiss_index(self.structure, self.dimension,
+                                               training=self.vectors)
+                if len(self.vectors):
+                    self._faiss.add(np.ascontiguousarray(self.vectors, dtype=np.float32))
+        return self._faiss
+
+    @_faiss_index.setter
+    def _faiss_index(self, value: Any) -> None:
+        self._faiss, self._faiss_file = value, None
 
     # ------------------------------------------------------------------ contents
 
@@ -235,6 +261,7 @@ class VectorIndex:
         replaced = [d for d in meta_by_doc if d in self.documents]
         if replaced:
             self.remove_documents(replaced)
+        _ = self._faiss_index  # build or read the structure before the vectors grow
         start = len(self.passages)
         self.passages.extend(passages)
         self.documents.update(meta_by_doc)
@@ -374,7 +401,8 @@ class VectorIndex:
             index.check_embedder(embedding_model, dimension or manifest.dimension)
         index.version = manifest.version
         index.passage_text = manifest.passage_text
-        vectors = np.load(path / "vectors.npy", allow_pickle=False)
+        # Memory-mapped: pages are read when a search or an update touches them.
+        vectors = np.load(path / "vectors.npy", allow_pickle=False, mmap_mode="r")
         with (path / "passages.jsonl").open(encoding="utf-8") as handle:
             index.passages = [Passage(**json.loads(line)) for line in handle if line.strip()]
         with (path / "documents.jsonl").open(encoding="utf-8") as handle:
@@ -389,13 +417,10 @@ class VectorIndex:
                 f"{len(index.passages)} passages"
             )
         index.vectors = vectors.astype(np.float32, copy=False)
-        index._faiss_index = _faiss().read_index(str(path / "index.faiss"))
         index.structure = manifest.structure
-        if index.structure == "ivf":
-            index._faiss_index.nprobe = IVF_NPROBE
-        if index._faiss_index.ntotal != len(index.passages):
-            raise WsisError(f"Index at {path} is inconsistent: FAISS holds "
-                            f"{index._faiss_index.ntotal} vectors for {len(index.passages)} passages")
+        if not (path / "index.faiss").is_file():
+            raise IndexNotFoundError(f"No index at {path} (index.faiss missing)")
+        index._faiss_file = path / "index.faiss"
         index._row_of = {p.id: i for i, p in enumerate(index.passages)}
         return index
 

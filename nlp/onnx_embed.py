@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,16 @@ from nlp.onnx_format import (
 )
 
 log = logging.getLogger(__name__)
+_EXPORTING = threading.Lock()
+
+
+@contextmanager
+def _export_lock(path: Path) -> Iterator[None]:
+    """Exclusive across threads (flock is per open file, not per thread) and processes."""
+    from nlp.fsutil import file_lock
+
+    with _EXPORTING, file_lock(path):
+        yield
 
 
 def default_threads() -> int:
@@ -119,8 +131,8 @@ class OnnxEmbedder:
         self._output = self.manifest.get("output", "last_hidden_state")
 
     @classmethod
-    def from_spec(cls, spec: str = BUNDLED_MODEL,
-                  export_root: Path | None = None) -> OnnxEmbedder:
+    def from_spec(cls, spec: str = BUNDLED_MODEL, export_root: Path | None = None,
+                  progress: Callable[[str], None] | None = None) -> OnnxEmbedder:
         """Resolve a model spec the way :func:`nlp.embed.load_embedder` names models.
 
         * ``"all-MiniLM-L6-v2"``: the export under ``<export_root>/all-MiniLM-L6-v2``,
@@ -131,6 +143,7 @@ class OnnxEmbedder:
         Args:
             export_root: where exports live (:attr:`nlp.config.Settings.onnx_dir`); only an
                 export directory given as ``spec`` can do without it.
+            progress: told (one line) when the one-off export starts; default: the log.
 
         Raises:
             FileNotFoundError: ``spec`` is neither the bundled model nor a directory.
@@ -144,14 +157,18 @@ class OnnxEmbedder:
             raise ValueError(f"Embedding model {spec!r} is not an ONNX export; give an "
                              "export_root (Settings.onnx_dir) to export it into")
         target = Path(export_root) / name
-        if (target / MANIFEST).is_file():
-            check_source(target, source)
-        else:
-            from nlp.onnx_export import export_onnx
+        if not (target / MANIFEST).is_file():
+            # One exporter at a time (processes and threads): the others wait for its export
+            # instead of making their own; replace=False keeps a concurrent export if any.
+            with _export_lock(Path(export_root) / f".{name}.lock"):
+                if not (target / MANIFEST).is_file():
+                    from nlp.onnx_export import export_onnx
 
-            log.info("Exporting %s to ONNX at %s (one-off, needs torch)", name, target)
-            # replace=False: two workers starting together both export; the first one wins.
-            export_onnx(source, target, name=name, replace=False)
+                    (progress or log.info)(f"exporting {name} to ONNX at {target} (one-off, "
+                                           "about 30 s; the only step that needs torch) ...")
+                    export_onnx(source, target, name=name, replace=False)
+                    return cls(target)
+        check_source(target, source)
         return cls(target)
 
     def encode(

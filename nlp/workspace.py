@@ -23,9 +23,17 @@ from typing import TYPE_CHECKING
 from nlp.chunk import Chunker
 from nlp.config import Settings, get_settings
 from nlp.embed import Embedder, load_embedder
-from nlp.errors import DocumentError, IndexNotFoundError
+from nlp.errors import DocumentError, IndexNotFoundError, WsisError
 from nlp.fsutil import file_lock
-from nlp.index import VectorIndex, current_version, load_current, publish
+from nlp.index import (
+    IndexManifest,
+    VectorIndex,
+    corpus_hash,
+    current_version,
+    current_version_dir,
+    load_current,
+    publish,
+)
 from nlp.load import load_paths, parse_bytes
 from nlp.search import Searcher, SearchFilters
 from nlp.store import Store
@@ -83,8 +91,11 @@ class Workspace:
     """
 
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None,
-                 tag_embedder: Embedder | None = None) -> None:
+                 tag_embedder: Embedder | None = None,
+                 progress: Callable[[str], None] | None = None) -> None:
         self.settings = settings or get_settings()
+        self.progress = progress  # told about slow one-off steps (the first ONNX export)
+        self._batch_wait_s = 0.0  # > 0: concurrent encoder calls share runs (share_batches)
         self._embedder = embedder
         self._tag_embedder = tag_embedder
         self._taggers: TaggerSuite | None = None
@@ -97,12 +108,27 @@ class Workspace:
 
     # ------------------------------------------------------------------ parts
 
+    def share_batches(self, wait_ms: float) -> None:
+        """Let concurrent callers (a server's request threads) share encoder runs: an encode
+        waits up to ``wait_ms`` for other callers' texts (:class:`nlp.batching.BatchingEmbedder`).
+        Call before the embedders are first used; ``0`` turns it off."""
+        self._batch_wait_s = max(0.0, wait_ms) / 1000
+
+    def _batched(self, embedder: Embedder) -> Embedder:
+        from nlp.embed import HashEmbedder
+
+        if self._batch_wait_s <= 0 or isinstance(embedder, HashEmbedder):
+            return embedder
+        from nlp.batching import BatchingEmbedder
+
+        return BatchingEmbedder(embedder, self._batch_wait_s)
+
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = load_embedder(self.settings.embedding_model,
-                                           self.settings.embedding_backend,
-                                           self.settings.onnx_dir)
+            self._embedder = self._batched(load_embedder(
+                self.settings.embedding_model, self.settings.embedding_backend,
+                self.settings.onnx_dir, self.progress))
         return self._embedder
 
     @property
@@ -116,8 +142,9 @@ class Workspace:
             elif spec == self.settings.embedding_model:
                 self._tag_embedder = self.embedder
             else:
-                self._tag_embedder = load_embedder(spec, self.settings.embedding_backend,
-                                                   self.settings.onnx_dir)
+                self._tag_embedder = self._batched(load_embedder(
+                    spec, self.settings.embedding_backend, self.settings.onnx_dir,
+                    self.progress))
         return self._tag_embedder
 
     def taxonomy(self) -> Taxonomy:
@@ -321,7 +348,34 @@ class Workspace:
             folder = Path(corpus_dir or self.settings.corpus_dir)
             if folder.is_dir():
                 self.ingest([folder], update_index=False)
+        unchanged = self._unchanged_index()
+        if unchanged is not None:
+            return unchanged
         return self.update_index(show_progress=show_progress)
+
+    def live_manifest(self) -> IndexManifest:
+        """The live index's manifest, read without loading the index or the embedder.
+
+        Raises:
+            IndexNotFoundError: nothing has been indexed yet.
+        """
+        live = current_version_dir(self.index_root)
+        if live is None:
+            raise IndexNotFoundError(f"No index under {self.index_root}; run `wsis index`")
+        return IndexManifest.from_dict(json.loads((live / "manifest.json").read_text()))
+
+    def _unchanged_index(self) -> IndexUpdate | None:
+        """The live index when it already holds exactly the stored documents, read from its
+        manifest alone: no embedder, no FAISS, so commands and a restart that change nothing
+        start fast. ``None`` when :meth:`update_index` has work to do (or must decide)."""
+        try:
+            manifest = self.live_manifest()
+        except (OSError, ValueError, KeyError, WsisError):
+            return None
+        if (manifest.passage_text != PASSAGE_TEXT
+                or manifest.corpus_hash != corpus_hash(self.store.document_ids())):
+            return None
+        return IndexUpdate(0, 0, 0, manifest.passage_count, manifest.version, False)
 
     # ------------------------------------------------------------------ reading
 

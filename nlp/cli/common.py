@@ -53,7 +53,8 @@ def emit(obj: dict[str, Any]) -> None:
 
 
 def workspace() -> Workspace:
-    """The workspace of the environment's settings (imported here: it maps numpy and faiss)."""
+    """The workspace of the environment's settings (imported here: it maps numpy), telling
+    stderr when a slow one-off step (the first ONNX export) starts."""
     from nlp.workspace import Workspace
 
-    return Workspace()
+    return Workspace(progress=say)

@@ -39,11 +39,19 @@ def _schemes(choice: SchemeChoice) -> list[str]:
     return list(SCHEMES) if choice is SchemeChoice.all else [choice.value]
 
 
+def _training_settings(settings: Any) -> Any:
+    """Training and evaluation embed with torch (sentence-transformers), as the shipped models
+    were trained, unless ``WSIS_EMBEDDING_BACKEND`` asks otherwise; serving defaults to ONNX."""
+    if "embedding_backend" in settings.model_fields_set:
+        return settings
+    return settings.model_copy(update={"embedding_backend": "torch"})
+
+
 def _embedder(settings: Any) -> Any:
-    """The taggers' encoder (the fine-tuned body when one is shipped)."""
+    """The taggers' encoder (the fine-tuned body when one is shipped), for training."""
     from nlp.workspace import Workspace
 
-    return Workspace(settings).tag_embedder
+    return Workspace(_training_settings(settings), progress=say).tag_embedder
 
 
 def train_command(
@@ -229,7 +237,7 @@ def tag_command(
     from nlp.workspace import Workspace
 
     settings = get_settings()
-    suite = Workspace(settings).taggers(build=True, progress=say)
+    suite = Workspace(settings, progress=say).taggers(build=True, progress=say)
     batch = settings.embedding_batch_size
     if input is not None:
         with open(input, encoding="utf-8") as source:
