@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -152,7 +153,10 @@ def say(message: str) -> None:
 
 def _build_context(settings: Settings, workspace: Workspace | None,
                    limits: RequestLimits) -> ApiContext:
-    workspace = workspace or Workspace(settings)
+    workspace = workspace or Workspace(settings, progress=say)
+    # Concurrent /v1/tag and /v1/search calls share ONNX runs (a few ms of waiting).
+    workspace.share_batches(settings.batch_wait_ms if settings.embedding_backend == "onnx"
+                            else 0.0)
     token = load_or_create_token(settings)
     if token.generated:
         say(f"generated an API token for write requests in {token.origin} (mode 0600); "
@@ -160,9 +164,10 @@ def _build_context(settings: Settings, workspace: Workspace | None,
     else:
         say(f"write requests need the API token from {token.origin}")
     tagging = TaggingService(settings, workspace, progress=say)
+    startup_lock = settings.home / ".startup.lock"
     # Several workers (uvicorn --workers N) start at once: the first fills the store and
     # builds the models while the others wait, then find everything ready.
-    with file_lock(settings.home / ".startup.lock"):
+    with file_lock(startup_lock):
         say(f"opening the store in {workspace.settings.home} (when empty, it is filled from "
             f"{workspace.settings.corpus_dir} and indexed)")
         update = workspace.ensure_ready()
@@ -170,14 +175,57 @@ def _build_context(settings: Settings, workspace: Workspace | None,
         interrupted = jobs.fail_interrupted_jobs(workspace.store)
         if interrupted:
             say(f"{interrupted} background job(s) were interrupted by the last shutdown")
-        if tagging.load(build=True):
-            say("taggers ready: " + ", ".join(f"{scheme} {info.get('version', '?')}"
-                                              for scheme, info in tagging.models().items()))
-        else:
-            say(f"serving without tags: {tagging.reason}")
+        if not settings.background_loading:
+            _load_taggers(tagging)
     retrainer = Retrainer(settings, workspace.store, lambda: workspace.tag_embedder,
                           on_success=lambda: tagging.load(build=False))
-    return ApiContext(settings, workspace, tagging, token, retrainer, limits)
+    ctx = ApiContext(settings, workspace, tagging, token, retrainer, limits)
+    if settings.background_loading:
+        ctx.loading[:] = ["search", "taggers", "warm-up"]
+        tagging.expect_load()
+        threading.Thread(target=_load_in_background, args=(ctx, startup_lock),
+                         name="wsis-startup", daemon=True).start()
+    return ctx
+
+
+def _load_taggers(tagging: TaggingService) -> None:
+    if tagging.load(build=True):
+        say("taggers ready: " + ", ".join(f"{scheme} {info.get('version', '?')}"
+                                          for scheme, info in tagging.models().items()))
+    else:
+        say(f"serving without tags: {tagging.reason}")
+
+
+def _load_in_background(ctx: ApiContext, startup_lock: Path) -> None:
+    """After the server answers: the search model and index, the taggers (built under the
+    start-up lock when missing), then one search and one tag so that the first real ones find
+    spaCy, scikit-learn, the example snippets and the passage tag table loaded. Requests that
+    need a part wait for it; ``/health`` lists what is left in ``ctx.loading``."""
+    def done(step: str) -> None:
+        if step in ctx.loading:
+            ctx.loading.remove(step)
+
+    try:
+        try:
+            ctx.workspace.searcher()
+        except WsisError as exc:  # answered per request (503) as before
+            log.warning("search not ready: %s", exc)
+        done("search")
+        try:
+            with file_lock(startup_lock):
+                _load_taggers(ctx.tagging)
+        finally:
+            ctx.tagging.end_load()  # never leave requests waiting on a failed load
+        done("taggers")
+        if ctx.tagging.available:
+            ctx.tagging.tag_texts(["We will connect every school to the Internet."])
+            ctx.tagging.passage_table(ctx.workspace.index())
+        ctx.workspace.search("school connectivity", k=1)
+    except Exception:  # warming up is best effort; the requests report their own errors
+        log.exception("background loading failed")
+    finally:
+        ctx.loading.clear()
+        say("ready")
 
 
 def _offline_docs(app: FastAPI) -> None:

@@ -6,7 +6,7 @@ reached through ``Annotated`` aliases, so handlers stay a few lines long.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -30,6 +30,7 @@ class ApiContext:
     token: ApiToken
     retrainer: Retrainer
     limits: RequestLimits
+    loading: list[str] = field(default_factory=list)  # what still loads in the background
 
 
 def get_context(request: Request) -> ApiContext:

@@ -107,6 +107,10 @@ class Health(BaseModel):
     index: IndexInfo
     taggers: TaggerInfo
     feedback_count: int
+    loading: list[str] = Field(
+        default_factory=list,
+        description="What the server is still loading in the background after a start "
+        "(search, taggers, warm-up); requests that need it wait for it.")
 
 
 class LabelInfo(BaseModel):

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("wsis.api")
 
 RELOAD_CHECK_SECONDS = 30.0
+# How long a request waits for taggers that are still loading in the background.
+LOAD_WAIT_SECONDS = 600.0
 
 # Manifest entries too bulky for an API answer (per-label arrays, prose).
 _MANIFEST_SKIP = {"layers", "parents", "model_card", "keywords", "labels"}
@@ -62,17 +64,42 @@ class TaggingService:
         self._lock = threading.RLock()
         self._paths: dict[str, Path | None] = {}
         self._checked = time.monotonic()
+        self._models_json = b"{}"
+        # Cleared while the taggers load in the background (expect_load); requests that need
+        # them wait for it, /health does not.
+        self._loaded = threading.Event()
+        self._loaded.set()
 
     # ------------------------------------------------------------------ loading
 
+    def expect_load(self) -> None:
+        """A background :meth:`load` is about to start: requests wait for it from now on."""
+        self._loaded.clear()
+
+    def end_load(self) -> None:
+        """The background load is over (:meth:`load` calls it; also after a failure)."""
+        self._loaded.set()
+
+    @property
+    def loading(self) -> bool:
+        """Whether the taggers are still loading in the background."""
+        return not self._loaded.is_set()
+
     @property
     def available(self) -> bool:
+        self._loaded.wait(LOAD_WAIT_SECONDS)
         self.refresh()
         return self._suite is not None
 
     @property
     def reason(self) -> str:
         return "" if self.available else self._reason
+
+    def status(self) -> dict[str, Any]:
+        """``available``, ``reason`` and ``models`` without waiting for a load in progress."""
+        if self.loading:
+            return {"available": False, "reason": "taggers are loading", "models": {}}
+        return {"available": self.available, "reason": self.reason, "models": self.models()}
 
     def taxonomy(self) -> Taxonomy:
         """The label schemes (loaded once, by the workspace)."""
@@ -88,18 +115,22 @@ class TaggingService:
 
         Returns whether taggers are available; on failure :attr:`reason` says why.
         """
-        with self._lock:
-            try:
-                suite = self._load_suite(build)
-            except Exception as exc:  # noqa: BLE001 - any failure leaves the API up, untagged
-                log.warning("taggers unavailable: %s", exc)
-                self._suite, self._table = None, None
-                self._reason = f"taggers not available: {exc}"
-                return False
-            self._suite, self._table = suite, None
-            self._models_key = self._fingerprint(suite)
-            self._reason = ""
-            return True
+        try:
+            with self._lock:
+                try:
+                    suite = self._load_suite(build)
+                except Exception as exc:  # noqa: BLE001 - any failure leaves the API up
+                    log.warning("taggers unavailable: %s", exc)
+                    self._suite, self._table = None, None
+                    self._reason = f"taggers not available: {exc}"
+                    return False
+                self._suite, self._table = suite, None
+                self._models_key = self._fingerprint(suite)
+                self._models_json = json.dumps(self._describe(suite)).encode()
+                self._reason = ""
+                return True
+        finally:
+            self.end_load()
 
     def _load_suite(self, build: bool) -> TaggerSuite:
         try:
@@ -138,6 +169,7 @@ class TaggingService:
         Raises:
             TaggersUnavailable: nothing is loaded.
         """
+        self._loaded.wait(LOAD_WAIT_SECONDS)
         self.refresh()
         suite = self._suite
         if suite is None:
@@ -150,6 +182,10 @@ class TaggingService:
         suite = self._suite
         if suite is None:
             return {}
+        return self._describe(suite)
+
+    @staticmethod
+    def _describe(suite: TaggerSuite) -> dict[str, dict[str, Any]]:
         out = {}
         for scheme, tagger in suite.taggers.items():
             manifest = {k: v for k, v in tagger.manifest.items() if k not in _MANIFEST_SKIP}
@@ -180,6 +216,20 @@ class TaggingService:
         ids = list(ids) if ids is not None else [str(i) for i in range(len(texts))]
         return [{"id": item_id, **tags.to_dict(evidence=explain)}
                 for item_id, tags in zip(ids, tagged)]
+
+    def tag_json(self, texts: Sequence[str], ids: Sequence[str] | None = None,
+                 explain: bool = True) -> bytes:
+        """The ``/v1/tag`` answer, ``{"models": ..., "results": [...]}``, as JSON bytes: the
+        results are encoded once, straight from the tagger output, and the models part is
+        encoded once per loaded suite.
+
+        Raises:
+            TaggersUnavailable, EmptyTextError: see :meth:`tag_texts`.
+        """
+        results = self.tag_texts(texts, ids, explain)
+        models = self._models_json
+        body = json.dumps(results, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return b'{"models":' + models + b',"results":' + body.encode() + b"}"
 
     def passage_table(self, index: VectorIndex) -> PassageTagTable:
         """Scores for every passage of ``index`` (cached until the index or models change).

@@ -58,7 +58,9 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise AssertionError(self.log.read_text(errors="replace")[-3000:])
             try:
-                if httpx.get(self.base + "/health", timeout=2).status_code == 200:
+                health = httpx.get(self.base + "/health", timeout=2)
+                # up, and done loading in the background (the tests want the taggers)
+                if health.status_code == 200 and not health.json().get("loading"):
                     return
             except httpx.HTTPError:
                 pass

@@ -14,15 +14,17 @@ router = APIRouter(tags=["meta"], dependencies=[ReadAccess])
 
 @router.get("/health", response_model=Health, summary="Service status and versions")
 def health(ctx: Context) -> dict:
-    index = ctx.workspace.index()
+    """Answers at once, also while the server is still loading: the index figures come from
+    the live version's manifest, and ``loading`` says what is not ready yet."""
+    index = ctx.workspace.live_manifest()
     return {
         "version": nlp.__version__,
-        "index": {"version": index.version, "passage_count": len(index),
-                  "document_count": len(index.documents),
+        "index": {"version": index.version, "passage_count": index.passage_count,
+                  "document_count": index.document_count,
                   "embedding_model": index.embedding_model, "dimension": index.dimension},
-        "taggers": {"available": ctx.tagging.available, "reason": ctx.tagging.reason,
-                    "models": ctx.tagging.models()},
+        "taggers": ctx.tagging.status(),
         "feedback_count": count_feedback(ctx.workspace.store),
+        "loading": list(ctx.loading),
     }
 
 

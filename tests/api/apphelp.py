@@ -30,8 +30,11 @@ WOMEN = (
 
 
 def make_settings(home: Path, models: Path, **overrides) -> Settings:
+    # Everything loads before the app serves (tests/api/test_app.py covers the background
+    # start), so each route test sees the taggers as they are.
     values = {"home": home, "models_dir": models, "data_dir": None,
-              "embedding_model": "hash:256", "api_token": TOKEN, "corpus_dir": CORPUS}
+              "embedding_model": "hash:256", "api_token": TOKEN, "corpus_dir": CORPUS,
+              "background_loading": False}
     values.update(overrides)
     return Settings(**values)
 

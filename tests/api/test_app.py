@@ -4,6 +4,7 @@ and what survives a restart."""
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,3 +138,35 @@ def test_a_job_cut_off_by_shutdown_is_marked_failed(tmp_path: Path, models_dir: 
     with test_client:
         seen = test_client.get(f"/v1/jobs/{job.id}").json()
         assert seen["status"] == "failed" and "interrupted" in seen["message"]
+
+
+# --------------------------------------------------------------------------- background start
+
+
+def test_a_restart_answers_health_while_loading_in_the_background(
+        tmp_path: Path, models_dir: Path) -> None:
+    """With background loading (the default), /health answers from the index manifest and
+    lists what still loads; a tag request waits for the taggers instead of failing."""
+    models = tmp_path / "models"
+    shutil.copytree(models_dir, models)
+    settings = make_settings(tmp_path / "home", models, corpus_dir=small_corpus(tmp_path / "c"))
+    first, _ = open_app(settings)
+    with first:
+        before = first.get("/health").json()
+    background = settings.model_copy(update={"background_loading": True})
+    second, _ = open_app(background)
+    with second:
+        health = second.get("/health").json()
+        assert health["index"] == before["index"]
+        assert set(health["loading"]) <= {"search", "taggers", "warm-up"}
+        if "taggers" in health["loading"]:
+            assert health["taggers"] == {"available": False, "reason": "taggers are loading",
+                                         "models": {}}
+        tagged = second.post("/v1/tag", json={"texts": [SCHOOLS]})
+        assert tagged.status_code == 200 and tagged.json()["results"][0]["action_lines"]
+        deadline = time.monotonic() + 120
+        while second.get("/health").json()["loading"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        health = second.get("/health").json()
+        assert health["loading"] == [] and health["taggers"]["available"] is True
+        assert health["taggers"]["models"] == before["taggers"]["models"]

@@ -1,8 +1,10 @@
-"""Serving on the ONNX backend never loads torch: start the real server with the shipped
-models and the ONNX export, answer searches and tags, then inspect the process's mappings."""
+"""Serving on the default settings (the ONNX backend) never loads torch: start the real server
+with the shipped models and the ONNX export, answer searches and tags, then inspect the
+process's mappings."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -16,9 +18,12 @@ pytestmark = pytest.mark.model
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/<pid>/maps")
-def test_onnx_server_answers_without_torch(tmp_path: Path, export_dir: Path) -> None:
-    server = ServerProcess(tmp_path / "home", WSIS_EMBEDDING_BACKEND="onnx",
-                           WSIS_EMBEDDING_MODEL=str(export_dir),
+def test_onnx_server_answers_without_torch(tmp_path: Path, export_dir: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WSIS_EMBEDDING_BACKEND", raising=False)
+    home = tmp_path / "home"
+    shutil.copytree(export_dir, home / "onnx" / "all-MiniLM-L6-v2")  # exported before
+    server = ServerProcess(home, WSIS_EMBEDDING_MODEL="all-MiniLM-L6-v2",
                            WSIS_MODELS_DIR=str(PROJECT_ROOT / "models"),
                            WSIS_API_TOKEN="onnx-serving-token-0123456789")
     shipped = sorted(p.name for p in (PROJECT_ROOT / "models").glob("*/*"))
