@@ -34,7 +34,7 @@ View = Literal["matrix", "gaps", "themes", "compare", "crosswalk"]
 DOC_ID = r"^[0-9a-f]{16}$"
 KeyQuery = Query("action_lines", description="The label set: Action Lines, SDG goals or "
                  "targets, GDC objectives, sections, commitments or principles.")
-Similarity = Query(0.5, gt=0, le=1, description="Themes: least mean cosine similarity within "
+Similarity = Query(0.6, gt=0, le=1, description="Themes: least mean cosine similarity within "
                    "a theme (agglomerative clustering).")
 
 

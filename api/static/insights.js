@@ -245,8 +245,15 @@ function walkNode(node, what) {
 
 async function loadCrosswalk() {
   const body = await api("/v1/insights/crosswalk", { action_line: $("#crosswalk-line").value, ...filters() });
-  const column = (title, nodes, what) => h("div", { class: "card walk-step" }, h("h2", { text: title }),
-    nodes.length ? h("ul", { class: "nodes" }, nodes.map((n) => walkNode(n, what))) : h("p", { class: "hint", text: "None." }));
+  const column = (title, nodes, what) => {
+    // Labels no passage carries are folded away, so long lists stay readable.
+    const found = nodes.filter((n) => n.passages > 0), silent = nodes.filter((n) => !n.passages);
+    return h("div", { class: "card walk-step" }, h("h2", { text: title }),
+      nodes.length ? null : h("p", { class: "hint", text: "None." }),
+      found.length ? h("ul", { class: "nodes" }, found.map((n) => walkNode(n, what))) : null,
+      silent.length ? h("details", { class: "silent" }, h("summary", { text: `${silent.length} without tagged passages` }),
+        h("ul", { class: "nodes" }, silent.map((n) => walkNode(n, what)))) : null);
+  };
   $("#crosswalk").replaceChildren(
     column("Action Line", [body.action_line], "Action Line"),
     column(`SDG targets (${body.targets.length}, WSIS–SDG Matrix)`, body.targets, "target"),
@@ -338,6 +345,10 @@ async function start() {
   $("#export-jsonl").addEventListener("click", () => download("/v1/insights/tags.jsonl", filters(), "wsis-corpus-tags.jsonl"));
   const wanted = location.hash.slice(1);
   selectView(VIEWS.includes(wanted) ? wanted : "matrix");
+  window.addEventListener("hashchange", () => {
+    const view = location.hash.slice(1);
+    if (VIEWS.includes(view) && view !== state.view) selectView(view);
+  });
   document.body.dataset.ready = "true";
 }
 

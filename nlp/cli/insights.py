@@ -46,7 +46,7 @@ def corpus_report_command(
     gap_by: Annotated[str, typer.Option(help="Gaps count: document | organization")
                       ] = "document",
     similarity: Annotated[float, typer.Option(
-        min=0.01, max=1.0, help="Themes: least mean cosine similarity within a theme.")] = 0.5,
+        min=0.01, max=1.0, help="Themes: least mean cosine similarity within a theme.")] = 0.6,
     filter_: Annotated[list[str] | None, typer.Option(
         "--filter", "-f", help="key=value; keys: organization, kind, doc_id, source, "
         "date_from, date_to. Repeat a key for alternatives.")] = None,

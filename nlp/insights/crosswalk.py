@@ -39,7 +39,8 @@ def crosswalk(view: CorpusView, action_line: str, filters: SearchFilters | None 
     Returns:
         ``{"action_line": {"id", "title", "passages", "documents", "top"}, "goals": [...],
         "targets": [{"id", "title", "goal", "passages", "documents", "top"}], "commitments":
-        [{"id", "title", "sdgs", "via_goals", "passages", "documents", "top"}]}``.
+        [{"id", "title", "sdgs", "via_goals", "passages", "documents", "top"}]}``; targets in
+        Matrix order, commitments with the most tagged passages first.
 
     Raises:
         InsightsError: an unknown Action Line.
@@ -76,6 +77,9 @@ def crosswalk(view: CorpusView, action_line: str, filters: SearchFilters | None 
             commitments.append(node("gdc_commitments", commitment.id, text,
                                     section=commitment.title, sdgs=list(commitment.sdgs),
                                     via_goals=via))
+    # Commitments with corpus passages first (most first), then by goals shared.
+    order = {c["id"]: i for i, c in enumerate(commitments)}
+    commitments.sort(key=lambda c: (-c["passages"], -len(c["via_goals"]), order[c["id"]]))
     return {
         "action_line": node("action_lines", label.id, label.title),
         "goals": [node("sdgs", g, view.titles.get(g, f"SDG {g}")) for g in goals],

@@ -20,7 +20,7 @@ from nlp.insights.corpus import CorpusView, InsightsError
 from nlp.insights.crosswalk import crosswalk_rows
 from nlp.insights.gaps import find_gaps
 from nlp.insights.matrix import coverage_matrix
-from nlp.insights.themes import Progress, find_themes
+from nlp.insights.themes import DEFAULT_SIMILARITY, Progress, find_themes
 from nlp.reports import spreadsheet_safe
 from nlp.search import SearchFilters
 
@@ -31,7 +31,7 @@ Table = tuple[list[str], list[list[Any]]]
 
 
 def corpus_report(view: CorpusView, *, key: str = "action_lines", group_by: str = "document",
-                  gap_by: str = "document", similarity: float = 0.5,
+                  gap_by: str = "document", similarity: float = DEFAULT_SIMILARITY,
                   filters: SearchFilters | None = None, progress: Progress | None = None,
                   views: tuple[str, ...] = VIEWS) -> dict[str, Any]:
     """Every view (or those named in ``views``) with one set of parameters.

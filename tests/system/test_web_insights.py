@@ -169,8 +169,8 @@ def test_crosswalk_from_action_line_to_commitments(page, server: str) -> None:
                            "=== 'C2'")
     target = walk["targets"][0]
     node = page.locator(f"#crosswalk .node[data-label='{target['id']}']").first
-    assert f"{target['passages']} passage(s)" in node.inner_text()
-    page.locator("#crosswalk .node").first.locator("summary").click()
+    assert f"{target['passages']} passage(s)" in node.text_content()
+    page.locator("#crosswalk .node:visible").first.locator("summary").first.click()
     shot(page, "insights-crosswalk")
     assert not expected_errors(page.problems), page.problems
 
