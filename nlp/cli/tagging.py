@@ -13,7 +13,10 @@ from typing import Annotated, Any
 import typer
 
 from nlp.cli.common import PARTIAL, fail, say
-from nlp.config import PROJECT_ROOT
+
+# The repository root, as nlp.config.PROJECT_ROOT, without importing nlp.config here:
+# pydantic-settings was most of `wsis --help`.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class SchemeChoice(str, Enum):

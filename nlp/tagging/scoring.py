@@ -4,6 +4,8 @@ See :class:`ScoringLayer`. Pure numpy (plus a sparse TF-IDF product for the lexi
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,35 +35,68 @@ class LexicalHead:
     weights: np.ndarray  # (L, V)
     bias: np.ndarray  # (L,)
 
-    def _vectorizer(self) -> Any:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        vectorizer = TfidfVectorizer(**lexical_settings(),
-                                     vocabulary={t: i for i, t in enumerate(self.vocabulary)})
-        vectorizer.idf_ = np.asarray(self.idf, dtype=np.float64)
-        return vectorizer
-
     def transform(self, texts: Sequence[str]) -> Any:
-        """TF-IDF rows of ``texts``. After the first call (sklearn's own ``transform``, which
-        also checks the vocabulary), the same steps run without sklearn's per-call input
-        validation, which took longer than the arithmetic on one short text."""
-        if not hasattr(self, "_cached"):
-            self._cached = self._vectorizer()
-            return self._cached.transform(list(texts))
-        from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
+        """TF-IDF rows of ``texts`` (scipy CSR, float32): the numbers scikit-learn's
+        ``TfidfVectorizer(**lexical_settings(), vocabulary=...)`` with ``idf_`` set gives, step
+        for step (``tests/nlp/tagging/test_lexical.py`` checks they are equal), without
+        importing scikit-learn (a second of every `wsis tag` start) or its per-call input
+        validation."""
+        from scipy import sparse
 
-        vectorizer = self._cached
-        _, counts = vectorizer._count_vocab(list(texts), fixed_vocab=True)
-        counts = counts.astype(np.float32, copy=False)
-        # TfidfTransformer.transform with sublinear_tf, idf and the l2 norm
-        np.log(counts.data, counts.data)
-        counts.data += 1.0
-        counts.data *= vectorizer._tfidf.idf_[counts.indices]
-        inplace_csr_row_normalize_l2(counts)
-        return counts
+        if not hasattr(self, "_column"):
+            self._column = {term: j for j, term in enumerate(self.vocabulary)}
+            self._idf64 = np.asarray(self.idf, dtype=np.float64)
+        column = self._column
+        indptr, indices, values = [0], [], []
+        for text in texts:
+            counts: dict[int, int] = {}
+            for gram in _analyze(text):
+                j = column.get(gram)
+                if j is not None:
+                    counts[j] = counts.get(j, 0) + 1
+            indices.extend(counts)
+            values.extend(counts.values())
+            indptr.append(len(indices))
+        rows = sparse.csr_array(
+            (np.asarray(values, dtype=np.float32), np.asarray(indices, dtype=np.int32),
+             np.asarray(indptr, dtype=np.int32)),
+            shape=(len(texts), len(self.vocabulary)), dtype=np.float32)
+        rows.sort_indices()
+        data = rows.data
+        np.log(data, data)  # sublinear tf: 1 + log(count)
+        data += 1.0
+        data *= self._idf64[rows.indices]  # float64 product, stored as float32
+        for i in range(len(texts)):  # l2 rows as sklearn's cython: float32 squares, a double sum
+            a, b = rows.indptr[i], rows.indptr[i + 1]
+            if b > a:
+                squares = (data[a:b] * data[a:b]).astype(np.float64)
+                norm = float(np.cumsum(squares)[-1])  # summed in order, as its loop does
+                if norm != 0.0:
+                    data[a:b] = (data[a:b].astype(np.float64) / np.sqrt(norm)).astype(np.float32)
+        return rows
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         return np.asarray(self.transform(texts) @ self.weights.T) + self.bias
+
+
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token_pattern
+
+
+def _strip_accents(text: str) -> str:
+    """scikit-learn's ``strip_accents_unicode``."""
+    try:
+        text.encode("ASCII", errors="strict")
+        return text
+    except UnicodeEncodeError:
+        normalized = unicodedata.normalize("NFKD", text)
+        return "".join([c for c in normalized if not unicodedata.combining(c)])
+
+
+def _analyze(text: str) -> list[str]:
+    """Word 1- and 2-grams of ``text`` as :func:`lexical_settings` makes them (lower case,
+    accents stripped, tokens of two or more word characters)."""
+    tokens = _TOKEN.findall(_strip_accents(text.lower()))
+    return tokens + [" ".join(tokens[i : i + 2]) for i in range(len(tokens) - 1)]
 
 
 def lexical_settings() -> dict[str, Any]:
