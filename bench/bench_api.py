@@ -9,6 +9,10 @@ includes building the index), records
 
     python bench/bench_api.py            # writes bench/results/api.md, api.json, api.png
     python bench/bench_api.py --smoke    # a quick pass, no report
+    python bench/bench_api.py --home /tmp/home --label after   # restart on a copy of a built
+        # home only; writes api-after.json and the before/after table in api-issue10.md
+
+The load average (1, 5, 15 min) is recorded at the start and end of every step.
 """
 
 from __future__ import annotations
@@ -99,9 +103,23 @@ async def load_step(base: str, endpoint: str, concurrency: int, requests: int,
             "throughput_rps": round(len(latencies) / elapsed, 2), **percentiles(latencies)}
 
 
-def start_server(home: Path, port: int, backend: str) -> tuple[subprocess.Popen, float]:
-    env = dict(os.environ, WSIS_HOME=str(home), WSIS_EMBEDDING_BACKEND=backend,
-               HF_HUB_OFFLINE="1", WSIS_API_TOKEN="bench-token-0123456789")
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the server process has used: unlike latency, it does not
+    grow with the other jobs on a shared machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_server(home: Path, port: int, backend: str | None) -> tuple[subprocess.Popen, float]:
+    env = dict(os.environ, WSIS_HOME=str(home), HF_HUB_OFFLINE="1",
+               WSIS_API_TOKEN="bench-token-0123456789")
+    env.pop("WSIS_EMBEDDING_BACKEND", None)
+    if backend:
+        env["WSIS_EMBEDDING_BACKEND"] = backend
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
@@ -125,7 +143,11 @@ def wait_for(url: str, started: float, proc: subprocess.Popen, timeout: float = 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", default="torch", choices=["torch", "onnx"])
+    parser.add_argument("--backend", default=None, choices=["torch", "onnx"],
+                        help="default: the settings' default")
+    parser.add_argument("--home", type=Path, default=None,
+                        help="a built home to copy and restart on (no fresh-home cold start)")
+    parser.add_argument("--label", default=None, help="before / after: api-<label>.json")
     parser.add_argument("--requests", type=int, default=200, help="per step, at most")
     parser.add_argument("--budget", type=float, default=30.0, help="seconds per step, at most")
     parser.add_argument("--smoke", action="store_true")
@@ -135,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     budget = 10.0 if args.smoke else args.budget
 
     home = Path(tempfile.mkdtemp(prefix="wsis-bench-api-"))
+    if args.home is not None:
+        shutil.copytree(args.home, home, dirs_exist_ok=True)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc, started = start_server(home, port, args.backend)
@@ -144,11 +168,16 @@ def main(argv: list[str] | None = None) -> int:
                               timeout=600)
         response.raise_for_status()
         cold_search = time.perf_counter() - started
+        # warm both paths once (tag table, spaCy) before measuring
+        httpx.post(base + "/v1/tag", json={"texts": [TEXTS[0]]}, timeout=600).raise_for_status()
         rows = []
         for endpoint in ("/v1/search", "/v1/tag"):
             for concurrency in levels:
+                before, cpu = load(), cpu_seconds(proc.pid)
                 row = asyncio.run(load_step(base, endpoint, concurrency, requests, budget))
-                print(json.dumps(row))
+                row.update(load_before=before, load_after=load(), cpu_ms_per_request=round(
+                    (cpu_seconds(proc.pid) - cpu) / max(1, row["requests"]) * 1000, 1))
+                print(json.dumps(row), flush=True)
                 rows.append(row)
         # Warm restart: the index and models already exist on disk.
         proc.terminate()
@@ -173,6 +202,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     RESULTS.mkdir(parents=True, exist_ok=True)
     m = machine()
+    if args.label:
+        (RESULTS / f"api-{args.label}.json").write_text(json.dumps(
+            {"machine": m, "backend": args.backend or "default", "restart": cold, "load": rows,
+             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+             "settings": {"requests_per_step": requests, "budget_s": budget}}, indent=2) + "\n")
+        (RESULTS / "api-issue10.md").write_text(issue_table())
+        return 0
     report = {"machine": m, "backend": args.backend, "cold_start": cold, "load": rows,
               "settings": {"requests_per_step": requests, "budget_s": budget, "workers": 1}}
     (RESULTS / "api.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -198,6 +234,35 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / "api.md").write_text("\n".join(lines) + "\n")
     plot(rows, RESULTS / "api.png")
     return 0
+
+
+def issue_table() -> str:
+    """The HTTP rows of issue 10's table, before and after, from api-before/after.json."""
+    found = {label: json.loads((RESULTS / f"api-{label}.json").read_text())
+             for label in ("before", "after") if (RESULTS / f"api-{label}.json").is_file()}
+    lines = ["# HTTP service before and after the fast path (issue 10)", "",
+             ("One uvicorn worker on a copy of a built home (restart: the index, ONNX export and "
+              "models exist), default settings, client on the same machine. `/v1/search` is "
+              "hybrid, k=10, with passage tags; `/v1/tag` tags one text with evidence. Load "
+              "averages (1, 5, 15 min) at the start and end of each step: the 2-core machine is "
+              "shared with other jobs."), ""]
+    for label, data in found.items():
+        cold = data["restart"]
+        lines += [f"## {label} ({data['created']}, backend {data['backend']})", "",
+                  (f"Restart: first `/health` {cold['first_health_s']} s, first search "
+                  f"{cold['first_search_s']} s."), "",
+                  ("| endpoint | concurrency | requests | errors | req/s | p50 ms | p95 ms | "
+                  "server CPU ms / request | load before | load after |"),
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+        for r in data["load"]:
+            lines.append(f"| `{r['endpoint']}` | {r['concurrency']} | {r['requests']} | "
+                         f"{r['errors']} | {r['throughput_rps']} | {r['p50']} | {r['p95']} | "
+                         f"{r.get('cpu_ms_per_request', '')} | {r.get('load_before', '')} | "
+                         f"{r.get('load_after', '')} |")
+        lines.append("")
+    lines.append("Reproduce: `.venv/bin/python bench/bench_api.py --home <built home> "
+                 "--label after`.")
+    return "\n".join(lines) + "\n"
 
 
 def plot(rows: list[dict], path: Path) -> None:
