@@ -13,7 +13,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ["bench_ingest.py", "bench_tagging.py", "bench_encoder.py", "bench_api.py",
-           "bench_index.py"]
+           "bench_index.py", "bench_insights.py"]
 
 
 def main(argv: list[str]) -> int:
