@@ -190,3 +190,10 @@ def test_xlsx_download_from_the_page(page, server: str) -> None:
         page.click("#export-jsonl")
     lines = info.value.path().read_text(encoding="utf-8").splitlines()
     assert len(lines) == sum(r["passages"] for r in matrix["rows"])
+
+
+def test_main_page_links_to_the_insights(page) -> None:
+    page.goto("/")
+    page.click("#insights-link")
+    page.wait_for_selector("body[data-ready='true'] #matrix[data-loaded='true']")
+    assert page.url.endswith("/insights#matrix")
