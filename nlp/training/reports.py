@@ -218,6 +218,25 @@ def _loso_table(held: dict[str, Any]) -> list[str]:
     return lines + ([""] + notes if notes else [])
 
 
+def _loso_comparison(held: dict[str, Any]) -> list[str]:
+    """Per held-out source: micro-F1 and decision accuracy of each system, and the trained
+    system's gain over the embedding + logistic-regression baseline."""
+    systems = [s for s in SYSTEMS if all(s in r["systems"] for r in held["sources"].values())]
+    if "embedding-lr-baseline" not in systems:
+        return []
+    head = ["held-out source", *(f"{s} F1 / dec. acc." for s in systems),
+            "trained - embedding-lr (F1)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for name, r in held["sources"].items():
+        cells = [f"{r['systems'][s]['micro_f1']:.3f} / "
+                 f"{r['systems'][s].get('decision_accuracy', float('nan')):.3f}"
+                 for s in systems]
+        gain = (r["systems"]["trained"]["micro_f1"]
+                - r["systems"]["embedding-lr-baseline"]["micro_f1"])
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {gain:+.3f} |")
+    return lines
+
+
 def _held_out_section(results: dict[str, dict[str, Any]]) -> list[str]:
     lines = ["## 2. Held-out sources", ""]
     found = False
@@ -229,8 +248,12 @@ def _held_out_section(results: dict[str, dict[str, Any]]) -> list[str]:
         lines += [f"### {SCHEME_NAMES.get(scheme, scheme)}: {held['kind']}", "",
                   f"Thresholds and model selection: {held['selection']}.", ""]
         if held["kind"] == "leave-one-source-out":
-            lines += ["Trained system, per held-out source:", "", *_loso_table(held), "",
-                      "Every system, unweighted mean over the held-out sources:", ""]
+            lines += ["Trained system, per held-out source:", "", *_loso_table(held), ""]
+            comparison = _loso_comparison(held)
+            if comparison:
+                lines += ["Every system per held-out source (micro-F1 / decision accuracy):", "",
+                          *comparison, ""]
+            lines += ["Every system, unweighted mean over the held-out sources:", ""]
         lines += _head("system")
         for system in SYSTEMS:
             lines.append(_row(system, held["mean"]["systems"][system]))

@@ -16,6 +16,9 @@ SYSTEM_COMPONENTS: dict[str, tuple[str, ...]] = {
     "zero-shot": ("prototype", "keyword"),
     "trained": COMPONENTS,
     "tfidf-baseline": ("lexical",),
+    # The "plain baseline": a logistic head on the frozen embedding, stacked and
+    # thresholded like the others (the independent evaluation put it level with the v1 model).
+    "embedding-lr-baseline": ("head",),
 }
 SYSTEMS = tuple(SYSTEM_COMPONENTS)
 SUPERVISED = ("head", "knn", "lexical")

@@ -234,6 +234,14 @@ def test_ablation_has_one_row_per_component_and_the_report_has_every_table():
     for c in COMPONENTS:
         assert markdown.count(f"| without {c} |") == 1
     assert "| src1 |" in markdown and "| src2 |" in markdown
+    # every held-out source is compared with the plain embedding + logistic baseline
+    held = result["held_out"]["sources"]
+    for source in ("src1", "src2"):
+        gain = (held[source]["systems"]["trained"]["micro_f1"]
+                - held[source]["systems"]["embedding-lr-baseline"]["micro_f1"])
+        row = next(line for line in markdown.splitlines()
+                   if line.startswith(f"| {source} |") and "/" in line)
+        assert row.endswith(f"| {gain:+.3f} |")
 
 
 def test_a_source_inside_the_prototypes_is_reported_but_not_averaged():
