@@ -124,6 +124,10 @@ class OnnxEmbedder:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        # Idle intra-op threads sleep instead of spinning: on a shared 2-core machine the spin
+        # after every short run burned CPU that the other requests (and jobs) needed. The
+        # computed vectors are the same.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             str(self.path / files[precision]["path"]), options, providers=["CPUExecutionProvider"]
         )
