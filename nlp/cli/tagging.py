@@ -121,6 +121,9 @@ def evaluate_command(
     fit_cache: Annotated[bool, typer.Option(
         help="Reuse component fits of earlier runs (<WSIS_HOME>/cache/evaluation).")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print headline figures as JSON.")] = False,
+    record: Annotated[bool, typer.Option(
+        help="Full runs: write the figures into the shipped models' manifests and cards.")
+    ] = True,
     queries: Annotated[Path | None, typer.Option(
         help="search: the query set (default corpus/gold/search-queries.jsonl).")] = None,
     tune: Annotated[bool, typer.Option(
@@ -153,6 +156,14 @@ def evaluate_command(
     result = run_evaluation(settings, _embedder(settings), _schemes(SchemeChoice(scheme.value)),
                             config, progress=say)
     paths = write_reports(result.schemes, report_dir, result.run, result.gold)
+    if record and not smoke and result.gold.get("available"):
+        from nlp.taxonomy import load_taxonomy
+        from nlp.training.cards import evaluation_figures, record_evaluation
+
+        for path in record_evaluation(
+                evaluation_figures(result.schemes, result.gold, result.run),
+                result.gold["models"], load_taxonomy(settings.taxonomy_dir, settings.data_dir)):
+            say(f"model card updated: {path}")
     figures = summary_figures(result.schemes, result.gold)
     if as_json:
         typer.echo(json.dumps({"metrics": figures, "run": result.run,

@@ -468,8 +468,14 @@ def model_card(tagger: Any, taxonomy: Taxonomy) -> str:
             lines += ["", f"Thresholds and model selection: {metrics['selection']}."]
         lines += ["", DEFINITIONS, "", ("Held-out-source figures, the ablation and the gold "
                                        "set: `reports/tagger-eval.md` (`wsis evaluate all`).")]
-    else:
+    elif not m.get("evaluation"):
         lines.append("No labelled evaluation data for this scheme.")
+    else:
+        lines.append("Not cross-validated at training time; see the evaluation below.")
+    if m.get("evaluation"):
+        from nlp.training.cards import card_section
+
+        lines += ["", *card_section(m["evaluation"])]
     lines += ["", "## Limits", ""]
     limits = {
         ACTION_LINES: "Trained on short WSIS Prizes project descriptions (truncated at ~254 "
