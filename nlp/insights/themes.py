@@ -197,7 +197,10 @@ def find_themes(view: CorpusView, *, method: str = "auto",
     chosen = method if method != "auto" else (
         "agglomerative" if len(rows) <= AGGLOMERATIVE_MAX else "hdbscan")
     digest = hashlib.sha256("\n".join(doc_ids).encode()).hexdigest()[:16]
-    cache_key = (view.stamp, digest, chosen, similarity, min_documents, min_size, terms)
+    # The stamp names the index version and models; the object ids tell apart two corpora
+    # with equal stamps in one process (two workspaces, tests).
+    cache_key = (id(view.index), id(view.table), view.stamp, digest, chosen, similarity,
+                 min_documents, min_size, terms)
     with _CACHE_LOCK:
         cached = _CACHE.get(cache_key)
     if cached is None:

@@ -172,3 +172,15 @@ def test_count_by_group_equals_a_plain_loop() -> None:
     groups[groups == 3] = -1  # an empty group in the middle
     expected = np.array([[flags[groups == g, j].sum() for j in range(7)] for g in range(6)])
     assert (count_by_group(flags, groups, 6) == expected).all()
+
+
+def test_themes_are_cached_per_corpus_and_parameters(view, plain_taxonomy) -> None:
+    first: list[str] = []
+    find_themes(view, similarity=0.75, progress=lambda s, f: first.append(s))
+    again: list[str] = []
+    find_themes(view, similarity=0.75, progress=lambda s, f: again.append(s))
+    assert first[0].startswith("clustering") and again == ["done"]  # served from the cache
+    other: list[str] = []  # the same stamp and documents, but another corpus object
+    find_themes(synthetic_view(plain_taxonomy, seed=1), similarity=0.75,
+                progress=lambda s, f: other.append(s))
+    assert other[0].startswith("clustering")
