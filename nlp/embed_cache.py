@@ -66,9 +66,3 @@ class EmbeddingCache:
         return np.stack([self._vectors[k] for k in keys]).astype(np.float32)
 
 
-def _normalise(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return (matrix / norms).astype(np.float32)
-
-

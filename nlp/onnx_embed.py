@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from nlp.embed import BUNDLED_MODEL, _normalise
+from nlp.config import BUNDLED_MODEL
 from nlp.onnx_format import (
     MANIFEST,
     POOLING_MODES,
@@ -38,6 +38,7 @@ from nlp.onnx_format import (
     model_source,
     read_manifest,
 )
+from nlp.vectors import normalise_rows
 
 log = logging.getLogger(__name__)
 _EXPORTING = threading.Lock()
@@ -202,7 +203,7 @@ class OnnxEmbedder:
         for start in starts:
             rows = order[start : start + batch_size]
             out[rows] = self._encode_batch([encodings[i] for i in rows])
-        return _normalise(out)
+        return normalise_rows(out)
 
     def _encode_batch(self, encodings: list[Any]) -> np.ndarray:
         width = max(len(e.ids) for e in encodings)

@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
+from nlp.config import BUNDLED_MODEL, bundled_model_path
 from nlp.data import sha256_file
-from nlp.embed import BUNDLED_MODEL, bundled_model_path
 from nlp.errors import ManifestMismatchError
 
 FORMAT_VERSION = 1

@@ -159,10 +159,12 @@ def evaluate_command(
     if record and not smoke and result.gold.get("available"):
         from nlp.taxonomy import load_taxonomy
         from nlp.training.cards import evaluation_figures, record_evaluation
+        from nlp.training.reports import model_card
 
         for path in record_evaluation(
                 evaluation_figures(result.schemes, result.gold, result.run),
-                result.gold["models"], load_taxonomy(settings.taxonomy_dir, settings.data_dir)):
+                result.gold["models"], load_taxonomy(settings.taxonomy_dir, settings.data_dir),
+                model_card):
             say(f"model card updated: {path}")
     figures = summary_figures(result.schemes, result.gold)
     if as_json:

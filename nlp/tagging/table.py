@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 import numpy as np
 
@@ -24,7 +24,6 @@ from nlp.tagging.types import json_score, score_order
 
 if TYPE_CHECKING:
     from nlp.index import VectorIndex
-    from nlp.tagging.suite import TaggerSuite
     from nlp.tagging.taggers import Tagger
     from nlp.taxonomy import Taxonomy
 
@@ -184,7 +183,15 @@ class PassageTagTable:
                 for name, key in self.keys.items()}
 
 
-def index_tag_table(suite: TaggerSuite, index: VectorIndex, cache_dir: Path | None,
+class _Suite(Protocol):
+    """What :func:`index_tag_table` needs of a :class:`nlp.tagging.suite.TaggerSuite` (which
+    imports this module)."""
+
+    embedder: Any
+    taggers: Mapping[str, Tagger]
+
+
+def index_tag_table(suite: _Suite, index: VectorIndex, cache_dir: Path | None,
                     models_key: str = "", pool_segments: bool = False) -> PassageTagTable:
     """Score every passage of ``index`` with ``suite``.
 

@@ -10,6 +10,7 @@ report next to it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -98,11 +99,12 @@ def card_section(evaluation: dict[str, Any]) -> list[str]:
 
 
 def record_evaluation(figures: dict[str, dict[str, Any]], models: dict[str, str],
-                      taxonomy: Taxonomy) -> list[Path]:
-    """Write each scheme's figures into its shipped model (manifest ``evaluation`` and card);
-    the model is re-saved whole through :meth:`Tagger.save` (one atomic directory swap)."""
+                      taxonomy: Taxonomy, model_card: Callable[[Any, Taxonomy], str],
+                      ) -> list[Path]:
+    """Write each scheme's figures into its shipped model (manifest ``evaluation`` and the card
+    ``model_card`` renders, :func:`nlp.training.reports.model_card`); the model is re-saved
+    whole through :meth:`Tagger.save` (one atomic directory swap)."""
     from nlp.tagging.taggers import Tagger
-    from nlp.training.reports import model_card
 
     written = []
     for scheme, path in models.items():

@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 
 from nlp import data as datasets
-from nlp.embed_cache import EmbeddingCache, _normalise
+from nlp.embed_cache import EmbeddingCache
 from nlp.labelled import Example, label_matrix
 from nlp.tagging.scoring import COMPONENTS, LexicalHead, ScoringLayer, knn_vote, lexical_settings
 from nlp.taxonomy import ACTION_LINES, GDC, SDGS, Label, Taxonomy
 from nlp.training.decision import Decision, fit_decision
+from nlp.vectors import normalise_rows
 
 
 def fit_platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -368,7 +369,7 @@ def build_prototypes(
         texts = label_prototype_texts(taxonomy, scheme, label) + list((extra or {}).get(label.id, []))
         vectors = cache.encode(texts)
         rows.append(vectors.mean(axis=0))
-    return _normalise(np.stack(rows))
+    return normalise_rows(np.stack(rows))
 
 
 # --------------------------------------------------------------------------------------------
@@ -412,7 +413,7 @@ def zero_shot_calibration(
         for lab in labels:
             texts = [lab.title, *lab.texts[:2]] + ([", ".join(lab.keywords)] if lab.keywords else [])
             rows.append(cache.encode(texts).mean(axis=0))
-        protos = _normalise(np.stack(rows))
+        protos = normalise_rows(np.stack(rows))
         basis = "taxonomy self-test (Action Line scope items against left-out prototypes)"
     vectors = cache.encode([e.text for e in examples])
     y = label_matrix(ids, examples)

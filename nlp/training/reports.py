@@ -11,6 +11,7 @@ import numpy as np
 
 from nlp.tagging.scoring import COMPONENTS
 from nlp.taxonomy import ACTION_LINES, SDGS, Taxonomy
+from nlp.training.cards import card_section
 from nlp.training.evaluation.config import SYSTEMS
 
 SCHEME_NAMES = {ACTION_LINES: "Action Lines", SDGS: "SDG goals"}
@@ -473,8 +474,6 @@ def model_card(tagger: Any, taxonomy: Taxonomy) -> str:
     else:
         lines.append("Not cross-validated at training time; see the evaluation below.")
     if m.get("evaluation"):
-        from nlp.training.cards import card_section
-
         lines += ["", *card_section(m["evaluation"])]
     lines += ["", "## Limits", ""]
     limits = {

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from nlp.tagging.suite import TaggerSuite
 from nlp.training.cards import BASELINE, evaluation_figures, record_evaluation
+from nlp.training.reports import model_card
 
 
 def _metrics(f1: float) -> dict[str, float]:
@@ -66,7 +67,8 @@ def test_recording_rewrites_manifest_and_card_but_not_the_tags(
 
     before = tags()
     written = record_evaluation(evaluation_figures(SCHEMES, GOLD, RUN),
-                                {k: str(v) for k, v in paths.items()}, plain_taxonomy)
+                                {k: str(v) for k, v in paths.items()}, plain_taxonomy,
+                                model_card)
     assert sorted(p.name for p in written) == ["gdc", "sdgs"]
     manifest = json.loads((paths["sdgs"] / "manifest.json").read_text())
     assert manifest["evaluation"]["held_out"]["trained"]["micro_f1"] == 0.64
