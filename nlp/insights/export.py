@@ -15,6 +15,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+
 from nlp.insights.compare import document_pairs
 from nlp.insights.corpus import CorpusView, InsightsError
 from nlp.insights.crosswalk import crosswalk_rows
@@ -25,6 +27,7 @@ from nlp.reports import spreadsheet_safe
 from nlp.search import SearchFilters
 
 VIEWS = ("matrix", "gaps", "themes", "compare", "crosswalk")
+COMPARE_DOCUMENTS = 30  # the Compare sheet pairs at most this many (largest) documents
 SHEET_NAMES = {"matrix": "Matrix", "gaps": "Gaps", "themes": "Themes", "compare": "Compare",
                "crosswalk": "Cross-walk"}
 Table = tuple[list[str], list[list[Any]]]
@@ -34,7 +37,9 @@ def corpus_report(view: CorpusView, *, key: str = "action_lines", group_by: str 
                   gap_by: str = "document", similarity: float = DEFAULT_SIMILARITY,
                   filters: SearchFilters | None = None, progress: Progress | None = None,
                   views: tuple[str, ...] = VIEWS) -> dict[str, Any]:
-    """Every view (or those named in ``views``) with one set of parameters.
+    """Every view (or those named in ``views``) with one set of parameters. Compare holds every
+    pair of the (filtered) documents, or of the :data:`COMPARE_DOCUMENTS` largest when there
+    are more.
 
     Raises:
         InsightsError: an unknown view or parameter.
@@ -51,8 +56,15 @@ def corpus_report(view: CorpusView, *, key: str = "action_lines", group_by: str 
         report["themes"] = find_themes(view, similarity=similarity, filters=filters,
                                        limit=1_000_000, passages_per_theme=0, progress=progress)
     if "compare" in views:
-        report["compare"] = {"key": key,
-                             "pairs": document_pairs(view, key, view.documents(filters))}
+        docs = view.documents(filters)
+        if len(docs) > COMPARE_DOCUMENTS:  # pairs grow with the square: the largest documents
+            sizes = dict(zip(*np.unique(view.doc_of_row, return_counts=True)))
+            position = {d: i for i, d in enumerate(view.doc_ids)}
+            largest = set(sorted(docs, key=lambda d: -sizes.get(position[d], 0))
+                          [:COMPARE_DOCUMENTS])
+            docs = [d for d in docs if d in largest]
+        report["compare"] = {"key": key, "documents": len(docs),
+                             "pairs": document_pairs(view, key, docs)}
     if "crosswalk" in views:
         report["crosswalk"] = {"rows": crosswalk_rows(view, filters)}
     return report

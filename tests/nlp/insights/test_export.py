@@ -60,3 +60,11 @@ def test_tags_jsonl_has_every_passage_with_its_predicted_labels(view) -> None:
     assert {t["label"] for t in lines[0]["tags"]["action_lines"]} == set(TAGS["action_lines"][0])
     assert [t["label"] for t in lines[5]["tags"]["sdgs"]] == ["4"]
     assert lines[2]["tags"]["action_lines"] == []
+
+
+def test_compare_sheet_pairs_the_largest_documents_when_there_are_many(view, monkeypatch) -> None:
+    monkeypatch.setattr(export, "COMPARE_DOCUMENTS", 2)
+    report = export.corpus_report(view, views=("compare",))
+    a, _, c, _ = DOCS  # A and C have three passages each; the others two
+    assert report["compare"]["documents"] == 2
+    assert [(p["a"]["doc_id"], p["b"]["doc_id"]) for p in report["compare"]["pairs"]] == [(a, c)]
