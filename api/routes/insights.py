@@ -141,8 +141,9 @@ def export_xlsx(ctx: Context, filters: Filters, key: Key = KeyQuery,
                 group_by: GroupBy = "document",
                 gap_by: Literal["document", "organization"] = "document",
                 similarity: float = Similarity) -> Response:
-    """Sheets Matrix, Gaps, Themes, Compare (every document pair) and Cross-walk (every
-    Action Line), with the numbers the JSON endpoints give for the same parameters."""
+    """Sheets Matrix, Gaps, Themes, Compare (every document pair; of the 30 largest documents
+    when there are more) and Cross-walk (every Action Line), with the numbers the JSON
+    endpoints give for the same parameters."""
     report = export.corpus_report(_view(ctx), key=key, group_by=group_by, gap_by=gap_by,
                                   similarity=similarity, filters=filters)
     return Response(export.report_xlsx(report), media_type=(
