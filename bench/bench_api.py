@@ -239,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
 def issue_table() -> str:
     """The HTTP rows of issue 10's table, before and after, from api-before/after.json."""
     found = {label: json.loads((RESULTS / f"api-{label}.json").read_text())
-             for label in ("before", "after") if (RESULTS / f"api-{label}.json").is_file()}
+             for label in ("before", "after", "after-1thread")
+             if (RESULTS / f"api-{label}.json").is_file()}
     lines = ["# HTTP service before and after the fast path (issue 10)", "",
              ("One uvicorn worker on a copy of a built home (restart: the index, ONNX export and "
               "models exist), default settings, client on the same machine. `/v1/search` is "
