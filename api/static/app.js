@@ -1,25 +1,10 @@
-import { $, api, download, h, setupTabs, setupToken, state, toast } from "./core.js";
-import { deleteDocument, showReport, uploadDocument } from "./documents.js";
+import { $, api, download, h, loadStatus, onTabOpen, setupTabs, setupToken, state, toast } from "./core.js";
+import { loadDocuments, uploadDocument } from "./documents.js";
 import { runSearch } from "./search.js";
 import { runTagging } from "./tagging.js";
 
 // --------------------------------------------------------------------------- start-up data
 
-export async function loadStatus() {
-  try {
-    const health = await api("/health");
-    const status = $("#status");
-    status.textContent = `${health.index.document_count} documents · ${health.index.passage_count} passages` +
-      (health.taggers.available ? "" : " · tagging unavailable");
-    status.classList.remove("error");
-    if (!health.taggers.available) status.title = health.taggers.reason;
-    return health;
-  } catch (error) {
-    $("#status").textContent = `Cannot reach the server: ${error.message}`;
-    $("#status").classList.add("error");
-    return null;
-  }
-}
 
 export async function loadTaxonomy() {
   state.taxonomy = await api("/v1/taxonomy");
@@ -37,35 +22,7 @@ export async function loadTaxonomy() {
   }
 }
 
-export async function loadDocuments() {
-  const { documents } = await api("/v1/documents");
-  state.documents = documents;
-  const tbody = $("#documents tbody");
-  tbody.replaceChildren(...documents.map((doc) => h("tr", { "data-doc": doc.id },
-    h("td", {}, h("button", { class: "link", type: "button", text: doc.title || doc.source, onclick: () => showReport(doc.id) })),
-    h("td", { text: doc.organization }), h("td", { text: doc.kind }), h("td", { text: doc.date }),
-    h("td", { class: "num", text: doc.passages }),
-    h("td", { class: "actions" },
-      h("button", { type: "button", class: "small", text: "Report", "aria-label": `Report for ${doc.title}`, onclick: () => showReport(doc.id) }),
-      h("button", { type: "button", class: "small danger", text: "Delete", "aria-label": `Delete ${doc.title}`, onclick: () => deleteDocument(doc) })))));
-  if (!documents.length) tbody.append(h("tr", {}, h("td", { colspan: 6, class: "empty", text: "No documents yet." })));
-  fillFilterOptions(documents);
-}
 
-export function fillFilterOptions(documents) {
-  const fill = (select, values) => {
-    const current = select.value;
-    select.replaceChildren(h("option", { value: "", text: "Any" }),
-      ...values.map(([value, text]) => h("option", { value, text })));
-    select.value = current;
-  };
-  const uniq = (field) => [...new Set(documents.map((d) => d[field]).filter(Boolean))].sort()
-    .map((v) => [v, v]);
-  fill($("#f-organization"), uniq("organization"));
-  fill($("#f-kind"), uniq("kind"));
-  fill($("#f-document"), documents.map((d) => [d.id, (d.title || d.source).slice(0, 80)]));
-  $("#kinds").replaceChildren(...uniq("kind").map(([v]) => h("option", { value: v })));
-}
 
 // --------------------------------------------------------------------------- feedback, models
 
@@ -136,6 +93,7 @@ export async function exportFeedback(format) {
 // --------------------------------------------------------------------------- start
 
 export async function start() {
+  onTabOpen.documents = () => { loadDocuments(); loadModels(); };
   setupTabs();
   setupToken();
   $("#search-form").addEventListener("submit", runSearch);

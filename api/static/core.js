@@ -1,5 +1,3 @@
-import { loadDocuments, loadModels, start } from "./app.js";
-
 // WSIS Lens web page: plain DOM code over the /v1 API. Every piece of text that comes from a
 // document or a user is inserted with textContent (never as HTML).
 
@@ -160,6 +158,9 @@ export function busy(button, on, label) {
 
 // --------------------------------------------------------------------------- tabs, token
 
+// What a tab loads when it is opened (the page's start-up code fills this in).
+export const onTabOpen = {};
+
 export function selectTab(name) {
   for (const tab of document.querySelectorAll('[role="tab"]')) {
     const on = tab.id === `tab-${name}`;
@@ -167,7 +168,7 @@ export function selectTab(name) {
     tab.tabIndex = on ? 0 : -1;
     document.getElementById(tab.getAttribute("aria-controls")).hidden = !on;
   }
-  if (name === "documents") { loadDocuments(); loadModels(); }
+  onTabOpen[name]?.();
   history.replaceState(null, "", `#${name}`);
 }
 
@@ -219,3 +220,21 @@ export function setupToken() {
 export function updateTokenButton() {
   $("#token-button").textContent = token() ? "Access token ✓" : "Access token";
 }
+
+export async function loadStatus() {
+  try {
+    const health = await api("/health");
+    const status = $("#status");
+    status.textContent = `${health.index.document_count} documents · ${health.index.passage_count} passages` +
+      (health.taggers.available ? "" : " · tagging unavailable");
+    status.classList.remove("error");
+    if (!health.taggers.available) status.title = health.taggers.reason;
+    return health;
+  } catch (error) {
+    $("#status").textContent = `Cannot reach the server: ${error.message}`;
+    $("#status").classList.add("error");
+    return null;
+  }
+}
+
+export function shownText(hit) { return hit.clean_text || hit.text; }

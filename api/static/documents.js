@@ -1,5 +1,4 @@
-import { loadDocuments, loadStatus, start } from "./app.js";
-import { $, KEYS, SHOWN_KEYS, api, busy, chip, download, fmt, h, pct, toast } from "./core.js";
+import { $, KEYS, SHOWN_KEYS, api, busy, chip, download, fmt, h, loadStatus, pct, state, toast } from "./core.js";
 
 // --------------------------------------------------------------------------- documents
 
@@ -143,4 +142,34 @@ export async function downloadReport(doc, format) {
   } catch (error) {
     toast(`Download failed: ${error.message}`, true);
   }
+}
+
+export async function loadDocuments() {
+  const { documents } = await api("/v1/documents");
+  state.documents = documents;
+  const tbody = $("#documents tbody");
+  tbody.replaceChildren(...documents.map((doc) => h("tr", { "data-doc": doc.id },
+    h("td", {}, h("button", { class: "link", type: "button", text: doc.title || doc.source, onclick: () => showReport(doc.id) })),
+    h("td", { text: doc.organization }), h("td", { text: doc.kind }), h("td", { text: doc.date }),
+    h("td", { class: "num", text: doc.passages }),
+    h("td", { class: "actions" },
+      h("button", { type: "button", class: "small", text: "Report", "aria-label": `Report for ${doc.title}`, onclick: () => showReport(doc.id) }),
+      h("button", { type: "button", class: "small danger", text: "Delete", "aria-label": `Delete ${doc.title}`, onclick: () => deleteDocument(doc) })))));
+  if (!documents.length) tbody.append(h("tr", {}, h("td", { colspan: 6, class: "empty", text: "No documents yet." })));
+  fillFilterOptions(documents);
+}
+
+export function fillFilterOptions(documents) {
+  const fill = (select, values) => {
+    const current = select.value;
+    select.replaceChildren(h("option", { value: "", text: "Any" }),
+      ...values.map(([value, text]) => h("option", { value, text })));
+    select.value = current;
+  };
+  const uniq = (field) => [...new Set(documents.map((d) => d[field]).filter(Boolean))].sort()
+    .map((v) => [v, v]);
+  fill($("#f-organization"), uniq("organization"));
+  fill($("#f-kind"), uniq("kind"));
+  fill($("#f-document"), documents.map((d) => [d.id, (d.title || d.source).slice(0, 80)]));
+  $("#kinds").replaceChildren(...uniq("kind").map(([v]) => h("option", { value: v })));
 }

@@ -1,4 +1,4 @@
-import { $, KEYS, api, busy, chip, fmt, h, highlighted, queryTerms, tagChips, titleOf, toast } from "./core.js";
+import { $, KEYS, api, busy, chip, fmt, h, highlighted, queryTerms, shownText, tagChips, titleOf, toast } from "./core.js";
 import { addLabelControl, judgeButtons } from "./tagging.js";
 
 // --------------------------------------------------------------------------- search
@@ -35,7 +35,6 @@ export async function runSearch(event) {
 }
 
 // What a card shows: the passage without Markdown/HTML marks (older servers send only text).
-export function shownText(hit) { return hit.clean_text || hit.text; }
 
 // "Also in N documents": near-duplicates the server collapsed into this result.
 export function repeatedIn(hit) {

@@ -1,5 +1,4 @@
-import { $, KEYS, SHOWN_KEYS, api, busy, chip, fmt, h, highlighted, state, titleOf, toast, withSpans } from "./core.js";
-import { shownText } from "./search.js";
+import { $, KEYS, SHOWN_KEYS, api, busy, chip, fmt, h, highlighted, shownText, state, titleOf, toast, withSpans } from "./core.js";
 
 // --------------------------------------------------------------------------- tag my text
 
