@@ -40,10 +40,17 @@ def test_two_workers_start_together_on_an_empty_home(tmp_path: Path) -> None:
                 assert process.poll() is None, log_path.read_text()[-3000:]
                 assert time.monotonic() < deadline, log_path.read_text()[-3000:]
                 time.sleep(0.5)
-            for _ in range(10):  # requests land on either worker
+            done = 0
+            while done < 10:  # requests land on either worker; each loads in the background
                 health = httpx.get(f"{base}/health", timeout=10).json()
                 assert health["index"]["document_count"] == 5
+                assert time.monotonic() < deadline, health
+                if health["loading"]:
+                    done = 0
+                    time.sleep(0.5)
+                    continue
                 assert health["taggers"]["available"] is True
+                done += 1
             token = (home / "api-token").read_text().strip()
             response = httpx.post(f"{base}/v1/feedback", timeout=10,
                                   headers={"Authorization": f"Bearer {token}"},
