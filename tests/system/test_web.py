@@ -246,7 +246,9 @@ def test_page_uses_only_local_assets_and_passes_basic_accessibility(page, server
         labelled = field.get_attribute("aria-label") or field.evaluate(
             "el => !!el.closest('label') || !!document.querySelector(`label[for='${el.id}']`)")
         assert labelled, field_id
+    page.keyboard.press("Tab")  # the skip link, then the header: insights link, token button
     page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "insights-link"
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") in {"token-button", "tab-search"}
     page.focus("#tab-search")
