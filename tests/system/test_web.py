@@ -16,11 +16,8 @@ import pytest
 
 from nlp.config import PROJECT_ROOT
 from tests.servers import ServerProcess
+from tests.webhelp import CHROMIUM, CHROMIUM_ARGS  # noqa: F401 (the other web tests import them here)
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 TOKEN = "web-test-token-0123456789"
 ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts"
 
@@ -58,33 +55,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield process.start().base
     finally:
         process.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture()
-def page(browser, server: str) -> Iterator[object]:
-    context = browser.new_context(base_url=server, viewport={"width": 1280, "height": 900},
-                                  accept_downloads=True)
-    new_page = context.new_page()
-    problems: list[str] = []
-    new_page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    new_page.on("pageerror", lambda e: problems.append(str(e)))
-    new_page.problems = problems
-    try:
-        yield new_page
-    finally:
-        context.close()
 
 
 def shot(page, name: str) -> None:

@@ -17,7 +17,9 @@ import pytest
 
 from nlp.config import PROJECT_ROOT
 from tests.servers import ServerProcess
-from tests.system.test_web import CHROMIUM, CHROMIUM_ARGS, TOKEN, expected_errors, shot
+from tests.system.test_web import CHROMIUM, TOKEN, expected_errors, shot
+
+VIEWPORT_WIDTH = 1400  # the matrix is wide
 
 pytestmark = [
     pytest.mark.browser,
@@ -35,33 +37,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield process.start().base
     finally:
         process.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture()
-def page(browser, server: str) -> Iterator[object]:
-    context = browser.new_context(base_url=server, viewport={"width": 1400, "height": 900},
-                                  accept_downloads=True)
-    new_page = context.new_page()
-    problems: list[str] = []
-    new_page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    new_page.on("pageerror", lambda e: problems.append(str(e)))
-    new_page.problems = problems
-    try:
-        yield new_page
-    finally:
-        context.close()
 
 
 def api(server: str, path: str, **params) -> dict:
