@@ -1,3 +1,5 @@
+import { $, h, pct } from "./core.js";
+
 // WSIS Lens review insights: plain DOM code over /v1/insights. Text from documents is inserted
 // with textContent only (never as HTML).
 
@@ -6,24 +8,6 @@ const VIEWS = ["matrix", "gaps", "themes", "compare", "crosswalk"];
 const state = { view: "matrix", documents: [], titles: new Map(), matrix: null,
   sort: { column: null, descending: true }, loaded: new Set() };
 
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "class") el.className = value;
-    else if (key === "text") el.textContent = value;
-    else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
-    else el.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return el;
-}
-
-const $ = (selector) => document.querySelector(selector);
-const pct = (share) => `${Math.round(share * 100)}%`;
 const short = (text, n = 320) => (text.length > n ? `${text.slice(0, n - 1)}…` : text);
 
 let toastTimer = null;
