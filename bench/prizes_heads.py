@@ -37,12 +37,6 @@ def label(item: fe.Item) -> str:
     return next(lab for lab in item.labels if lab.startswith("al:"))[3:]
 
 
-def softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 class Bench:
     def __init__(self) -> None:
         from nlp.embed import bundled_model_path
@@ -93,7 +87,7 @@ class Bench:
                                     for k in classes])
                 centres /= np.linalg.norm(centres, axis=1, keepdims=True)
                 x = np.stack([self.vectors[it.text] for it in test])
-                p = (1 - proto) * p + proto * softmax(x @ centres.T / 0.05)
+                p = (1 - proto) * p + proto * fe.softmax(x @ centres.T / 0.05)
             if tfidf:
                 vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, stop_words="english")
                 lexical = LogisticRegression(C=10, max_iter=3000, class_weight="balanced")

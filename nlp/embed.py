@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from nlp.config import BUNDLED_MODEL, bundled_model_path
-from nlp.vectors import normalise_rows as _normalise
+from nlp.vectors import normalise_rows
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -64,7 +64,7 @@ class HashEmbedder:
             for gram in grams:
                 col, sign = self._bucket(gram)
                 out[row, col] += sign
-        return _normalise(out)
+        return normalise_rows(out)
 
 
 class SentenceTransformerEmbedder:

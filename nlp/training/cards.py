@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from nlp.taxonomy import ACTION_LINES, GDC, SDGS, Taxonomy
+from nlp.training.evaluation.config import BASELINE_SYSTEM as BASELINE
+from nlp.training.evaluation.config import GOLD_SCHEME_KEYS
 
-BASELINE = "embedding-lr-baseline"
 FIGURES = ("top1", "top3", "precision", "recall", "micro_f1", "decision_accuracy")
-GOLD_KEYS = {ACTION_LINES: ("action_lines",), SDGS: ("sdgs",),
-             GDC: ("gdc", "gdc_commitments", "gdc_principles")}
 
 
 def _pick(metrics: dict[str, Any]) -> dict[str, float]:
@@ -55,7 +54,7 @@ def evaluation_figures(schemes: dict[str, dict[str, Any]], gold: dict[str, Any],
                       **{k: round(float(v), 3) for k, v in
                          (crossed.get(key) or gold["keys"][key]).items()
                          if k in ("precision", "recall", "f1")}}
-                for key in GOLD_KEYS[scheme] if key in gold.get("keys", {})}
+                for key in GOLD_SCHEME_KEYS[scheme] if key in gold.get("keys", {})}
             if scored:
                 entry["gold"] = scored
         if len(entry) > 1:

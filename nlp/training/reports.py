@@ -12,7 +12,7 @@ import numpy as np
 from nlp.tagging.scoring import COMPONENTS
 from nlp.taxonomy import ACTION_LINES, SDGS, Taxonomy
 from nlp.training.cards import card_section
-from nlp.training.evaluation.config import SYSTEMS
+from nlp.training.evaluation.config import BASELINE_SYSTEM, SYSTEMS
 
 SCHEME_NAMES = {ACTION_LINES: "Action Lines", SDGS: "SDG goals"}
 HEADLINE = ("top1", "top3", "precision", "recall", "micro_f1", "macro_f1", "macro_f1_top1",
@@ -223,17 +223,17 @@ def _loso_comparison(held: dict[str, Any]) -> list[str]:
     """Per held-out source: micro-F1 and decision accuracy of each system, and the trained
     system's gain over the embedding + logistic-regression baseline."""
     systems = [s for s in SYSTEMS if all(s in r["systems"] for r in held["sources"].values())]
-    if "embedding-lr-baseline" not in systems:
+    if BASELINE_SYSTEM not in systems:
         return []
     head = ["held-out source", *(f"{s} F1 / dec. acc." for s in systems),
-            "trained - embedding-lr (F1)"]
+            f"trained - {BASELINE_SYSTEM} (F1)"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for name, r in held["sources"].items():
         cells = [f"{r['systems'][s]['micro_f1']:.3f} / "
                  f"{r['systems'][s].get('decision_accuracy', float('nan')):.3f}"
                  for s in systems]
         gain = (r["systems"]["trained"]["micro_f1"]
-                - r["systems"]["embedding-lr-baseline"]["micro_f1"])
+                - r["systems"][BASELINE_SYSTEM]["micro_f1"])
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {gain:+.3f} |")
     return lines
 

@@ -16,7 +16,7 @@ import pytest
 
 from nlp.config import PROJECT_ROOT
 from tests.servers import ServerProcess
-from tests.webhelp import CHROMIUM, CHROMIUM_ARGS  # noqa: F401 (the other web tests import them here)
+from tests.webhelp import CHROMIUM
 
 TOKEN = "web-test-token-0123456789"
 ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts"

@@ -17,7 +17,8 @@ import pytest
 
 from nlp.config import PROJECT_ROOT
 from tests.servers import ServerProcess
-from tests.system.test_web import CHROMIUM, TOKEN, expected_errors, shot
+from tests.system.test_web import TOKEN, expected_errors, shot
+from tests.webhelp import CHROMIUM
 
 VIEWPORT_WIDTH = 1400  # the matrix is wide
 

@@ -14,7 +14,8 @@ import pytest
 
 from nlp.config import PROJECT_ROOT
 from tests.servers import ServerProcess
-from tests.system.test_web import CHROMIUM, CHROMIUM_ARGS, shot
+from tests.system.test_web import shot
+from tests.webhelp import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [
     pytest.mark.browser,
