@@ -18,6 +18,7 @@ import numpy as np
 from nlp.embed import Embedder
 from nlp.errors import WsisError
 from nlp.index import VectorIndex
+from nlp.lexical import BM25, tokenize
 from nlp.types import DocumentMeta, Hit, Passage
 
 SearchMode = Literal["semantic", "lexical", "hybrid"]
@@ -161,7 +162,7 @@ DEFAULT_FUSION = Fusion("blend", weight=0.6, depth=200)
 class _Lexical:
     """BM25 over the index's passages, rebuilt when the index changes."""
 
-    retriever: object
+    retriever: BM25
     size: int
     version: tuple[int, int] = (0, 0)
 
@@ -218,15 +219,10 @@ class Searcher:
         scores, rows = self.index.search(query_vector[None, :], k, allowed)
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
 
-    def _bm25(self):
+    def _bm25(self) -> BM25:
         key = (id(self.index.passages), len(self.index))
         if self._lexical is None or self._lexical.version != key:
-            import bm25s
-
-            tokens = bm25s.tokenize([p.lexical_text for p in self.index.passages], stopwords="en",
-                                    show_progress=False)
-            retriever = bm25s.BM25()
-            retriever.index(tokens, show_progress=False)
+            retriever = BM25([p.lexical_text for p in self.index.passages])
             self._lexical = _Lexical(retriever, len(self.index), key)
         return self._lexical.retriever
 
@@ -247,14 +243,9 @@ class Searcher:
     def lexical(self, query: str, k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         if not len(self.index):
             return []
-        import bm25s
-
-        retriever = self._bm25()
-        query_tokens = bm25s.tokenize([query], stopwords="en", return_ids=False,
-                                      show_progress=False)[0]
-        if not query_tokens:
+        if not tokenize(query):
             return []
-        scores = np.asarray(retriever.get_scores(query_tokens), dtype=np.float32)
+        scores = self._bm25().scores(query)
         if allowed is not None:
             masked = np.full_like(scores, -np.inf)
             masked[allowed] = scores[allowed]
