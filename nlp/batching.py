@@ -1,11 +1,13 @@
 """Encoder batches shared by concurrent callers: the texts of concurrent ``/v1/tag`` and
 ``/v1/search`` requests go through one ONNX run instead of one run each.
 
-A caller that finds no run being prepared becomes the *leader*: it waits ``wait_s`` (a few
-milliseconds) for other callers to add their texts, encodes them all in one call of the wrapped
-embedder and hands each caller its rows. Callers that arrive while a run is in progress queue
-up; when the run ends, the first of them leads the next run at once (they have waited already).
-A caller alone pays ``wait_s`` and gets exactly the vectors the wrapped embedder gives it
+A caller that finds no run being prepared becomes the *leader*: while callers are arriving
+together it waits ``wait_s`` (a few milliseconds) for the others to add their texts, encodes
+them all in one call of the wrapped embedder and hands each caller its rows. Callers that
+arrive while a run is in progress queue up; when the run ends, the first of them leads the
+next run at once (they have waited already). The wait is only paid while calls overlap: when
+the previous run served one caller and nobody queued behind it (one client at a time), the
+leader runs at once. A caller alone gets exactly the vectors the wrapped embedder gives it
 (its batch holds only its own texts).
 """
 
@@ -49,6 +51,7 @@ class BatchingEmbedder:
         self._lock = threading.Lock()
         self._queue: list[_Call] = []
         self._leading = False
+        self._overlapping = False  # the last run was shared, or callers queued behind it
         self.runs = 0  # encoder runs made, and the calls they served (for tests and benches)
         self.calls = 0
 
@@ -64,7 +67,8 @@ class BatchingEmbedder:
             call.lead = not self._leading
             self._leading = True
         if call.lead:
-            time.sleep(self.wait_s)
+            if self._overlapping:
+                time.sleep(self.wait_s)
         else:
             call.wake.wait()
         if call.lead:
@@ -92,6 +96,7 @@ class BatchingEmbedder:
         self.runs += 1
         self.calls += len(batch)
         with self._lock:
+            self._overlapping = len(batch) > 1 or bool(self._queue)
             if self._queue:
                 self._queue[0].lead = True
                 self._queue[0].wake.set()

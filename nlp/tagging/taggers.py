@@ -131,26 +131,46 @@ class Tagger:
 
         ``segments`` (sentences and clauses embedded on their own) feed the layers that pool
         them into the text's scores (see :meth:`layer_proba`)."""
-        scored = self.score_vectors(vectors, texts, segments)
+        n = len(texts)
         sentence_scores: list[dict[str, tuple[list[str], np.ndarray, np.ndarray]]] = []
-        if sentence_vectors is not None:
-            # every sentence of every text in one scoring call, then split per text
-            bounds = np.cumsum([0] + [len(sv) for _, sv in sentence_vectors])
-            scored_all = self.score_vectors(
-                np.vstack([sv for _, sv in sentence_vectors]),
-                [text[a:b] for text, (spans, _) in zip(texts, sentence_vectors) for a, b in spans],
-            )
+        if sentence_vectors is None:
+            scored = self.score_vectors(vectors, texts, segments)
+        else:
+            # the texts and every sentence and clause of every text in one scoring call (one
+            # pass over each example bank), then split. Spans have no segments of their own,
+            # so a span that is the whole text of a text without segments (a one-sentence
+            # text) takes the text's own row instead of a second one.
+            span_rows: list[list[int]] = []
+            span_texts: list[str] = []
+            extra: list[np.ndarray] = []
+            for i, (text, (spans, span_vecs)) in enumerate(zip(texts, sentence_vectors)):
+                plain = segments is None or not len(segments[i][1])
+                own = []
+                for k, (a, b) in enumerate(spans):
+                    if plain and text[a:b].strip() == text.strip():
+                        own.append(i)
+                    else:
+                        own.append(n + len(span_texts))
+                        span_texts.append(text[a:b])
+                        extra.append(span_vecs[k])
+                span_rows.append(own)
+            rows = np.vstack([vectors, *extra]) if extra else vectors
+            row_segments = None
+            if segments is not None:
+                empty = (np.zeros((0, rows.shape[1]), np.float32), [])
+                row_segments = [*segments, *[empty] * len(span_texts)]
+            scored_all = self.score_vectors(rows, [*texts, *span_texts], row_segments)
+            scored = {key: (labs, sc[:n], pr[:n]) for key, (labs, sc, pr) in scored_all.items()}
             sentence_scores = [
-                {key: (labs, sc[bounds[i] : bounds[i + 1]], pr[bounds[i] : bounds[i + 1]])
-                 for key, (labs, sc, pr) in scored_all.items()}
-                for i in range(len(texts))
+                {key: (labs, sc[own], pr[own]) for key, (labs, sc, pr) in scored_all.items()}
+                for own in span_rows
             ]
         bank = self._bank32 if len(self.bank) and sentence_vectors else None
         per_key = {}
         for key, (labels, scores, predicted) in scored.items():
             by_label = self.thresholds(key)
             thresholds = np.array([by_label.get(lab, 0.5) for lab in labels])
-            name_rank = np.argsort(np.argsort(np.array(labels, dtype=object)))
+            name_rank = self._name_rank(labels)
             # rows sorted by score descending, ties by label id
             orders = [np.lexsort((name_rank, -scores[i])) for i in range(len(texts))]
             per_key[key] = (labels, scores, predicted, thresholds, orders)
@@ -186,6 +206,14 @@ class Tagger:
             results.append(TextTags(text, tags))
         return results
 
+    def _name_rank(self, labels: Sequence[str]) -> np.ndarray:
+        """Each label's rank by id (the tie-break of :func:`score_order`), cached per list."""
+        key = tuple(labels)
+        cache = self.__dict__.setdefault("_name_ranks", {})
+        if key not in cache:
+            cache[key] = np.argsort(np.argsort(np.array(labels, dtype=object)))
+        return cache[key]
+
     def _needed(self, key: str, labels: Sequence[str], scores: np.ndarray,
                 thresholds: np.ndarray) -> np.ndarray:
         """The score each label needed in this text: its threshold, lowered to the floor for
@@ -195,10 +223,11 @@ class Tagger:
         needed = np.asarray(thresholds, dtype=np.float64).copy()
         if layer is None or not len(scores):
             return needed
-        own = [j for j, lab in enumerate(labels) if lab in set(layer.labels)]
-        if not own:
+        own_labels = set(layer.labels)
+        own = np.array([j for j, lab in enumerate(labels) if lab in own_labels], dtype=np.int64)
+        if not len(own):
             return needed
-        order = sorted(own, key=lambda j: -float(scores[j]))
+        order = own[np.argsort(-np.asarray(scores, dtype=np.float64)[own], kind="stable")]
         if layer.floor > 0:
             needed[order[0]] = min(needed[order[0]], layer.floor)
         if layer.cap and len(order) > layer.cap:
@@ -331,13 +360,16 @@ def _hierarchy_max(
     """A parent scores at least as high as its best child and is predicted if any child is."""
     scores, pred = parent_scores.copy(), parent_pred.copy()
     index = {lab: j for j, lab in enumerate(parent_labels)}
-    for c, child in enumerate(child_labels):
-        p = index.get(parent_of.get(child, ""))
-        if p is None:
-            continue
-        scores[:, p] = np.maximum(scores[:, p], child_scores[:, c])
-        pred[:, p] |= child_pred[:, c]
-    return scores, pred
+    pairs = [(c, index[parent_of[child]]) for c, child in enumerate(child_labels)
+             if parent_of.get(child, "") in index]
+    if not pairs:
+        return scores, pred
+    kids, parents = (np.array(x, dtype=np.int64) for x in zip(*pairs))
+    # columns of the transposed copies: one unbuffered max / or per (child, parent) pair
+    best, any_pred = scores.T.copy(), pred.T.copy()
+    np.maximum.at(best, parents, child_scores.T[kids])
+    np.logical_or.at(any_pred, parents, child_pred.T[kids])
+    return best.T.copy(), any_pred.T.copy()
 
 
 

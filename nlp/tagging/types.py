@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from nlp.errors import WsisError
@@ -20,6 +21,13 @@ SCORE_DECIMALS = 6
 def json_score(value: float) -> float:
     """``value`` as written to JSON (rounded to :data:`SCORE_DECIMALS`)."""
     return round(float(value), SCORE_DECIMALS)
+
+
+@lru_cache(maxsize=8192)
+def _json_threshold(value: float) -> float:
+    """:func:`json_score` of a decision threshold: a label's threshold is the same on every
+    call, so its rounding is remembered (two roundings per label were a tenth of /v1/tag)."""
+    return json_score(value)
 
 
 def score_order(label: str, score: float) -> tuple[float, str]:
@@ -73,10 +81,13 @@ class LabelScore:
             "score": json_score(self.score),
             "predicted": bool(self.predicted),
         }
-        if evidence:
+        if evidence and not (self.sentences or self.examples or self.keywords):
+            out["threshold"] = _json_threshold(self.threshold)
+            out["sentences"], out["examples"], out["keywords"] = [], [], []
+        elif evidence:
             # Field by field, not dataclasses.asdict (its deep copies were a sixth of a
             # /v1/tag call: every label of every scheme passes here).
-            out["threshold"] = json_score(self.threshold)
+            out["threshold"] = _json_threshold(self.threshold)
             out["sentences"] = [{"start": s.start, "end": s.end, "text": s.text,
                                  "score": s.score} for s in self.sentences]
             out["examples"] = [{"id": e.id, "label": e.label, "source": e.source,

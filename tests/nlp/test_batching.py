@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -12,12 +13,16 @@ from nlp.embed import HashEmbedder
 
 
 class CountingEmbedder(HashEmbedder):
-    def __init__(self) -> None:
+    """Hash vectors; each run takes ``run_s`` (an encoder run is not free: callers queue)."""
+
+    def __init__(self, run_s: float = 0.0) -> None:
         super().__init__(64)
         self.batches: list[int] = []
+        self.run_s = run_s
 
     def encode(self, texts, batch_size=32, show_progress=False):
         self.batches.append(len(texts))
+        time.sleep(self.run_s)
         return super().encode(texts, batch_size, show_progress)
 
 
@@ -29,8 +34,18 @@ def test_alone_a_call_gets_exactly_the_inner_vectors() -> None:
     assert inner.batches == [2] and (batching.name, batching.dimension) == ("hash:64", 64)
 
 
-def test_concurrent_calls_share_runs_and_get_their_own_rows() -> None:
+def test_one_caller_at_a_time_never_waits_for_company() -> None:
     inner = CountingEmbedder()
+    batching = BatchingEmbedder(inner, wait_s=2.0)
+    started = time.perf_counter()
+    for i in range(3):
+        batching.encode([f"text {i}"])
+    assert time.perf_counter() - started < 1.0  # no 2 s window was paid
+    assert inner.batches == [1, 1, 1]
+
+
+def test_concurrent_calls_share_runs_and_get_their_own_rows() -> None:
+    inner = CountingEmbedder(run_s=0.02)
     batching = BatchingEmbedder(inner, wait_s=0.05)
     texts = [[f"text {i} about schools", f"clause {i}"] for i in range(16)]
     results: dict[int, np.ndarray] = {}
