@@ -12,6 +12,7 @@ over it.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,10 +37,10 @@ from nlp.index import (
 )
 from nlp.load import load_paths, parse_bytes
 from nlp.search import Searcher, SearchFilters
-from nlp.store import Store
 from nlp.types import PASSAGE_TEXT, Document, DocumentMeta, Hit
 
 if TYPE_CHECKING:
+    from nlp.store import Store
     from nlp.tagging.suite import TaggerSuite
     from nlp.taxonomy import Taxonomy
 
@@ -217,8 +218,20 @@ class Workspace:
     @property
     def store(self) -> Store:
         if self._store is None:
+            from nlp.store import Store  # SQLAlchemy: ~0.4 s to import, so only when used
+
             self._store = Store(self.settings.db_url)
         return self._store
+
+    def stored_document_ids(self) -> set[str]:
+        """The ids of the stored documents.
+
+        An existing SQLite store not yet opened here is read with the standard library's
+        ``sqlite3``: a search or a restart only compares these ids with the index manifest, and
+        importing SQLAlchemy for that took longer than the rest of ``wsis search`` together.
+        """
+        ids = _sqlite_document_ids(self.settings.db_url) if self._store is None else None
+        return self.store.document_ids() if ids is None else ids
 
     @property
     def index_root(self) -> Path:
@@ -344,11 +357,13 @@ class Workspace:
     def ensure_ready(self, corpus_dir: str | Path | None = None,
                      show_progress: bool = False) -> IndexUpdate:
         """First-run setup: load the default corpus into an empty store, then sync the index."""
-        if self.store.count_documents() == 0:
+        stored: set[str] | None = self.stored_document_ids()
+        if not stored:
             folder = Path(corpus_dir or self.settings.corpus_dir)
             if folder.is_dir():
                 self.ingest([folder], update_index=False)
-        unchanged = self._unchanged_index()
+                stored = None  # read again below
+        unchanged = self._unchanged_index(stored)
         if unchanged is not None:
             return unchanged
         return self.update_index(show_progress=show_progress)
@@ -364,16 +379,21 @@ class Workspace:
             raise IndexNotFoundError(f"No index under {self.index_root}; run `wsis index`")
         return IndexManifest.from_dict(json.loads((live / "manifest.json").read_text()))
 
-    def _unchanged_index(self) -> IndexUpdate | None:
+    def _unchanged_index(self, stored: set[str] | None = None) -> IndexUpdate | None:
         """The live index when it already holds exactly the stored documents, read from its
         manifest alone: no embedder, no FAISS, so commands and a restart that change nothing
-        start fast. ``None`` when :meth:`update_index` has work to do (or must decide)."""
+        start fast. ``None`` when :meth:`update_index` has work to do (or must decide).
+
+        Args:
+            stored: the stored document ids, when the caller has just read them.
+        """
         try:
             manifest = self.live_manifest()
         except (OSError, ValueError, KeyError, WsisError):
             return None
         if (manifest.passage_text != PASSAGE_TEXT
-                or manifest.corpus_hash != corpus_hash(self.store.document_ids())):
+                or manifest.corpus_hash != corpus_hash(
+                    self.stored_document_ids() if stored is None else stored)):
             return None
         return IndexUpdate(0, 0, 0, manifest.passage_count, manifest.version, False)
 
@@ -386,3 +406,22 @@ class Workspace:
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+
+
+def _sqlite_document_ids(db_url: str) -> set[str] | None:
+    """The ``documents`` ids of an existing SQLite store, read without SQLAlchemy; ``None``
+    (use :class:`~nlp.store.Store`) for another database, a missing file or any error."""
+    if not db_url.startswith("sqlite:///"):
+        return None
+    path = Path(db_url.removeprefix("sqlite:///"))
+    if not path.is_file():
+        return None  # the Store creates it and its tables
+    try:
+        # mode=rw never creates a file; the store's tables may not exist yet (then: Store).
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=30)
+        try:
+            return {row[0] for row in connection.execute("SELECT id FROM documents")}
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return None

@@ -243,3 +243,31 @@ def test_auto_tagging_model_needs_heads_trained_on_the_body(tmp_path) -> None:
             {"embedding": {"name": SHIPPED_TAGGING_BODY.name, "dimension": 384}}))
         assert settings.tagging_model_spec == str(SHIPPED_TAGGING_BODY)
     assert Settings(home=tmp_path, tagging_model="hash:64").tagging_model_spec == "hash:64"
+
+
+def test_a_built_home_is_checked_without_sqlalchemy(settings, hash_embedder) -> None:
+    built = Workspace(settings, embedder=hash_embedder)
+    built.ensure_ready()
+    expected = built.store.document_ids()
+    built.close()
+    # A fresh workspace reads the ids with sqlite3 and finds the index up to date.
+    fresh = Workspace(settings, embedder=hash_embedder)
+    assert fresh.stored_document_ids() == expected and len(expected) == 5
+    assert not fresh.ensure_ready().changed and fresh._store is None
+    # Once the store is open (or for another database), the store answers.
+    fresh.store.remove_document(min(expected))
+    assert fresh.stored_document_ids() == expected - {min(expected)}
+    assert fresh.ensure_ready().changed
+
+
+def test_search_process_imports_no_sqlalchemy(settings, hash_embedder) -> None:
+    import subprocess
+    import sys
+
+    Workspace(settings, embedder=hash_embedder).ensure_ready()
+    code = ("import sys; from nlp.config import Settings; "
+            "from nlp.workspace import Workspace; "
+            f"ws = Workspace(Settings(home={str(settings.home)!r}, embedding_model='hash:256')); "
+            "ws.ensure_ready(); assert ws.search('connect every school', k=3); "
+            "assert 'sqlalchemy' not in sys.modules, 'sqlalchemy imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=PROJECT_ROOT)
