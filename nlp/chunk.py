@@ -24,6 +24,24 @@ _BLOCK_BREAK = re.compile(r"\n[ \t]*\n\s*")
 _LIST_ITEM = re.compile(r"\n(?=[ \t]*(?:[-*•▪◦–]\s|\(?\d{1,3}[.)]\s|\(?[a-z][.)]\s))")
 _WORD = re.compile(r"\S+")
 _CLOSES_SENTENCE = re.compile(r"[.!?:;…)\]\"'”’]\s*$")
+# spaCy's Sentencizer.default_punct_chars, the characters after which it may start a sentence.
+SENTENCE_PUNCT = (
+    "!.?\u0589\u061f\u06d4\u0700\u0701\u0702\u07f9\u0964\u0965\u104a\u104b\u1362\u1367"
+    "\u1368\u166e\u1735\u1736\u1803\u1809\u1944\u1945\u1aa8\u1aa9\u1aaa\u1aab\u1b5a\u1b5b"
+    "\u1b5e\u1b5f\u1c3b\u1c3c\u1c7e\u1c7f\u203c\u203d\u2047\u2048\u2049\u2e2e\u2e3c\ua4ff"
+    "\ua60e\ua60f\ua6f3\ua6f7\ua876\ua877\ua8ce\ua8cf\ua92f\ua9c8\ua9c9\uaa5d\uaa5e\uaa5f"
+    "\uaaf0\uaaf1\uabeb\ufe52\ufe56\ufe57\uff01\uff0e\uff1f\U00010a56\U00010a57\U00011047"
+    "\U00011048\U000110be\U000110bf\U000110c0\U000110c1\U00011141\U00011142\U00011143"
+    "\U000111c5\U000111c6\U000111cd\U000111de\U000111df\U00011238\U00011239\U0001123b"
+    "\U0001123c\U000112a9\U0001144b\U0001144c\U000115c2\U000115c3\U000115c9\U000115ca"
+    "\U000115cb\U000115cc\U000115cd\U000115ce\U000115cf\U000115d0\U000115d1\U000115d2"
+    "\U000115d3\U000115d4\U000115d5\U000115d6\U000115d7\U00011641\U00011642\U0001173c"
+    "\U0001173d\U0001173e\U00011a42\U00011a43\U00011a9b\U00011a9c\U00011c41\U00011c42"
+    "\U00016a6e\U00016a6f\U00016af5\U00016b37\U00016b38\U00016b44\U0001bc9f\U0001da88"
+    "\uff61\u3002"
+)
+_SENTENCE_END = re.compile(f"[{re.escape(SENTENCE_PUNCT)}]")
+_SENTENCE_ENDS = re.compile(f"[{re.escape(SENTENCE_PUNCT)}]+")
 
 
 @dataclass(frozen=True)
@@ -96,18 +114,38 @@ def _strip(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def _one_sentence(paragraph: str) -> bool:
+    """True when spaCy's sentencizer cannot split ``paragraph`` (a stripped paragraph), so
+    spaCy (~1.2 s to import) is not needed for it.
+
+    The sentencizer starts a sentence only at a token that follows a token made of one of its
+    punctuation characters and is neither punctuation nor one of those characters. When the
+    paragraph's first such character begins a tail made of nothing else, every token from there
+    on is punctuation (all of them are Unicode punctuation), and no token before it is one of
+    them: no sentence can start after the first token. ``tests/nlp/test_chunk.py`` checks this
+    against spaCy.
+    """
+    first = _SENTENCE_END.search(paragraph)
+    return first is None or _SENTENCE_ENDS.fullmatch(paragraph, first.start()) is not None
+
+
 def sentences(text: str) -> list[Sentence]:
     """Sentences of ``text`` as character spans, in order, never crossing a paragraph."""
     paragraphs = paragraph_spans(text)
-    nlp = _sentencizer()
+    # Only paragraphs the sentencizer might split go through spaCy (all of them, in one pipe).
+    split = [not _one_sentence(text[a:b]) for a, b in paragraphs]
+    docs = (_sentencizer().pipe([text[a:b] for (a, b), s in zip(paragraphs, split) if s])
+            if any(split) else iter(()))
     out: list[Sentence] = []
-    docs = nlp.pipe(text[a:b] for a, b in paragraphs)
-    for (p_start, _), doc in zip(paragraphs, docs):
-        spans = []
-        for sent in doc.sents:
-            start, end = _strip(text, p_start + sent.start_char, p_start + sent.end_char)
-            if start < end:
-                spans.append((start, end))
+    for (p_start, p_end), needs_spacy in zip(paragraphs, split):
+        if needs_spacy:
+            spans = []
+            for sent in next(docs).sents:
+                start, end = _strip(text, p_start + sent.start_char, p_start + sent.end_char)
+                if start < end:
+                    spans.append((start, end))
+        else:
+            spans = [(p_start, p_end)]  # paragraph spans are stripped and never empty
         for i, (start, end) in enumerate(spans):
             out.append(Sentence(start, end, paragraph_end=i == len(spans) - 1))
     return out

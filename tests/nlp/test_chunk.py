@@ -111,3 +111,75 @@ def test_sentence_splitting_does_not_import_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"  # and torch still imports afterwards
+
+
+SENTENCE_CASES = [  # one sentence (no spaCy needed) and not
+    "We will connect every school to the Internet by 2030.",
+    "We will connect every school to the Internet by 2030",
+    "Why not?!",
+    "Done...",
+    "Done. ",
+    "Done.)",  # a closing bracket after the period is not punctuation of the sentencizer
+    "Done. Then more.",
+    "Done.  !",
+    "e.g. schools",
+    "U.S. policy.",
+    "Ends with an ideographic full stop。",
+    "Two full stops。。 and text",
+    "Price: $5.",
+    "Price: 5 $.",
+    "No. 5",
+    "Hello!World",
+    "Hello !!! ",
+    "Ellipsis… then words",
+]
+
+
+def _spacy_sentences(text: str) -> list[tuple[int, int]]:
+    """What sentences() gave before its fast path: every paragraph through spaCy."""
+    from nlp.chunk import _sentencizer, _strip
+
+    out = []
+    for a, b in paragraph_spans(text):
+        for sent in _sentencizer()(text[a:b]).sents:
+            start, end = _strip(text, a + sent.start_char, a + sent.end_char)
+            if start < end:
+                out.append((start, end))
+    return out
+
+
+def test_sentence_punctuation_is_the_sentencizers() -> None:
+    from nlp.chunk import SENTENCE_PUNCT, _import_spacy
+
+    _import_spacy()
+    from spacy.pipeline import Sentencizer
+
+    assert list(SENTENCE_PUNCT) == Sentencizer.default_punct_chars
+
+
+@pytest.mark.parametrize("text", SENTENCE_CASES)
+def test_paragraphs_skipping_spacy_split_as_spacy_does(text: str) -> None:
+    assert split_sentences(text) == _spacy_sentences(text)
+    assert split_sentences(f"Intro line.\n\n{text}\n\n- {text}") == _spacy_sentences(
+        f"Intro line.\n\n{text}\n\n- {text}")
+
+
+def test_sentences_of_the_corpus_are_spacys(corpus_documents) -> None:
+    from nlp.chunk import _one_sentence
+
+    skipped = 0
+    for document in corpus_documents:
+        text = document.text
+        assert split_sentences(text) == _spacy_sentences(text), document.meta.source
+        skipped += sum(_one_sentence(text[a:b]) for a, b in paragraph_spans(text))
+    assert skipped > 10  # the fast path is exercised
+
+
+def test_one_sentence_needs_no_spacy() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from nlp.chunk import split_sentences; "
+            "assert split_sentences('We will connect every school by 2030.') == [(0, 37)]; "
+            "assert 'spacy' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
