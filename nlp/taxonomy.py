@@ -17,6 +17,7 @@ gives numbers (``gdc.yaml`` marks where it maps them itself).
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -378,6 +379,29 @@ def _load_sdgs(data_dir: Path | None) -> tuple[list[Label], str, str]:
     return labels, "un-global-indicator-framework", "data-dir"
 
 
+# Parsed taxonomy files by (taxonomy dir, SDG dir), with the digest of the bytes they were
+# parsed from: one `wsis tag` or server start loads the taxonomy three times (workspace, model
+# check, examples), ~0.2 s of parsing each; hashing the files takes a few milliseconds.
+_PARSED: dict[tuple[str, str | None], tuple] = {}
+_PARSED_LOCK = threading.Lock()
+
+
+def _files_digest(files: list[Path], folder: Path | None) -> str:
+    """SHA-256 over the names and bytes of ``files`` and of every file in ``folder`` (a missing
+    file counts as missing, so its appearance changes the digest)."""
+    paths = list(files)
+    if folder is not None and folder.is_dir():
+        paths += sorted(f for f in folder.iterdir() if f.is_file())
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(str(path).encode("utf-8") + b"\0")
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"\0missing\0")
+    return digest.hexdigest()
+
+
 def load_taxonomy(taxonomy_dir: Path, data_dir: Path | None = None) -> Taxonomy:
     """Load the three schemes.
 
@@ -389,11 +413,21 @@ def load_taxonomy(taxonomy_dir: Path, data_dir: Path | None = None) -> Taxonomy:
     Raises:
         TaxonomyError: a taxonomy file is missing or malformed.
     """
-    action_lines, al_version = _load_action_lines(Path(taxonomy_dir) / "action-lines.yaml")
-    gdc = _load_gdc(Path(taxonomy_dir) / "gdc.yaml")
-    sdgs, sdg_version, sdg_source = _load_sdgs(data_dir)
+    taxonomy_dir = Path(taxonomy_dir)
+    al_path, gdc_path = taxonomy_dir / "action-lines.yaml", taxonomy_dir / "gdc.yaml"
+    sdg_dir = None if data_dir is None else Path(data_dir) / "sdg-taxonomy"
+    key = (str(taxonomy_dir.resolve()), None if sdg_dir is None else str(sdg_dir.resolve()))
+    stamp = _files_digest([al_path, gdc_path], sdg_dir)
+    with _PARSED_LOCK:
+        parsed = _PARSED.get(key)
+    if parsed is None or parsed[0] != stamp:
+        parsed = (stamp, _load_action_lines(al_path), _load_gdc(gdc_path), _load_sdgs(data_dir))
+        with _PARSED_LOCK:
+            _PARSED[key] = parsed
+    _, (action_lines, al_version), gdc, (sdgs, sdg_version, sdg_source) = parsed
+    # Labels are frozen and shared; every caller gets its own lists and dicts.
     return Taxonomy(
-        labels={ACTION_LINES: action_lines, SDGS: sdgs, GDC: gdc.labels},
+        labels={ACTION_LINES: list(action_lines), SDGS: list(sdgs), GDC: list(gdc.labels)},
         versions={ACTION_LINES: al_version, SDGS: sdg_version, GDC: gdc.version},
         sdg_source=sdg_source,
         gdc_preamble=gdc.preamble,

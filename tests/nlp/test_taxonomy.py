@@ -217,3 +217,22 @@ def test_fingerprint_changes_with_the_taxonomy(plain_taxonomy, tmp_path: Path) -
     changed = load_taxonomy(tmp_path, None)
     assert changed.fingerprint(ACTION_LINES) != plain_taxonomy.fingerprint(ACTION_LINES)
     assert changed.fingerprint(GDC) == plain_taxonomy.fingerprint(GDC)
+
+
+def test_loading_again_reuses_the_parse_until_a_file_changes(tmp_path: Path) -> None:
+    (tmp_path / "gdc.yaml").write_text((TAXONOMY_DIR / "gdc.yaml").read_text())
+    text = (TAXONOMY_DIR / "action-lines.yaml").read_text()
+    (tmp_path / "action-lines.yaml").write_text(text)
+    first, second = load_taxonomy(tmp_path, None), load_taxonomy(tmp_path, None)
+    assert first.labels == second.labels and first.versions == second.versions
+    # Each caller owns its lists: changing one taxonomy leaves the next load alone.
+    assert first.labels[GDC] is not second.labels[GDC]
+    first.labels[GDC].clear()
+    assert load_taxonomy(tmp_path, None).labels[GDC] == second.labels[GDC]
+    # An edit of the same size, at once, is still seen (the files' bytes are compared).
+    title = first.get(ACTION_LINES, "C1").title
+    assert title[0] != "X"
+    edited = text.replace(title, "X" + title[1:], 1)
+    assert len(edited) == len(text)
+    (tmp_path / "action-lines.yaml").write_text(edited)
+    assert load_taxonomy(tmp_path, None).get(ACTION_LINES, "C1").title == "X" + title[1:]
