@@ -140,6 +140,12 @@ class Settings(BaseSettings):
         return self.home / "cache" / "embeddings"
 
     @property
+    def texts_cache_dir(self) -> Path:
+        """Texts read from the data directory, kept between processes (JSON, checked against
+        the files' sizes and times)."""
+        return self.home / "cache"
+
+    @property
     def onnx_dir(self) -> Path:
         """ONNX exports of the encoders (``embedding_backend="onnx"``), one folder per model."""
         return self.home / "onnx"

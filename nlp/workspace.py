@@ -213,7 +213,7 @@ class Workspace:
         from nlp.labelled import example_snippet
 
         return partial(example_snippet, taxonomy_dir=self.settings.taxonomy_dir,
-                       data_dir=self.settings.data_dir)
+                       data_dir=self.settings.data_dir, cache_dir=self.settings.texts_cache_dir)
 
     @property
     def store(self) -> Store:
