@@ -181,26 +181,27 @@ class Tagger:
             tags: dict[str, list[LabelScore]] = {}
             for key, (labels, scores, predicted, thresholds, orders) in per_key.items():
                 row: list[LabelScore] = []
-                needed = self._needed(key, labels, scores[i], thresholds)
-                for rank, j in enumerate(orders[i]):
+                needed = self._needed(key, labels, scores[i], thresholds).tolist()
+                score_row, pred_row = scores[i].tolist(), predicted[i].tolist()
+                for rank, j in enumerate(orders[i].tolist()):
                     label = labels[j]
-                    sentences: tuple[SentenceEvidence, ...] = ()
-                    examples: tuple[ExampleEvidence, ...] = ()
-                    keywords: tuple[KeywordMatch, ...] = ()
                     # evidence for predicted labels, and for the top label of every key
-                    if sentence_vectors is not None and (predicted[i, j] or rank == 0):
-                        spans, _ = sentence_vectors[i]
-                        col = sentence_scores[i][key][1][:, j]
-                        sentences = tuple(
-                            SentenceEvidence(spans[k][0], spans[k][1],
-                                             text[spans[k][0] : spans[k][1]], float(col[k]))
-                            for k in _strongest_disjoint(spans, col, max_sentences)
-                        )
-                        keywords = tuple(keyword_hits.get(label, ()))
-                        examples = self._nearest_examples(label, bank_sims, max_examples)
+                    if sentence_vectors is None or not (pred_row[j] or rank == 0):
+                        row.append(LabelScore(label, float(score_row[j]), bool(pred_row[j]),
+                                              float(needed[j])))
+                        continue
+                    spans, _ = sentence_vectors[i]
+                    col = sentence_scores[i][key][1][:, j]
+                    sentences = tuple(
+                        SentenceEvidence(spans[k][0], spans[k][1],
+                                         text[spans[k][0] : spans[k][1]], float(col[k]))
+                        for k in _strongest_disjoint(spans, col, max_sentences)
+                    )
                     row.append(
-                        LabelScore(label, float(scores[i, j]), bool(predicted[i, j]),
-                                   float(needed[j]), sentences, examples, keywords)
+                        LabelScore(label, float(score_row[j]), bool(pred_row[j]),
+                                   float(needed[j]), sentences,
+                                   self._nearest_examples(label, bank_sims, max_examples),
+                                   tuple(keyword_hits.get(label, ())))
                     )
                 tags[key] = row
             results.append(TextTags(text, tags))

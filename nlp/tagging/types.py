@@ -63,9 +63,12 @@ class ExampleEvidence:
     similarity: float
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class LabelScore:
-    """One label's score for one text, with evidence when it was requested."""
+    """One label's score for one text, with evidence when it was requested.
+
+    Read-only by convention, not frozen: one is built for every label of every scheme on
+    every call (~360 a text), and a frozen dataclass's ``__init__`` cost eight times more."""
 
     label: str
     score: float
