@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from nlp.config import BUNDLED_MODEL, bundled_model_path
-from nlp.data import sha256_file
 from nlp.errors import ManifestMismatchError
 
 FORMAT_VERSION = 1
@@ -195,6 +194,8 @@ def _checked_sha256(path: Path, stamp: Path) -> str:
             return saved["sha256"]
     except (OSError, ValueError):
         pass
+    from nlp.data import sha256_file  # the data package: ~40 ms to import, only to hash
+
     digest = sha256_file(path)
     try:
         stamp.write_text(json.dumps({**key, "sha256": digest}))
