@@ -52,6 +52,9 @@ class BatchingEmbedder:
         self._queue: list[_Call] = []
         self._leading = False
         self._overlapping = False  # the last run was shared, or callers queued behind it
+        in_context = getattr(inner, "encode_spans", None)
+        if in_context is not None:  # one text's pass, not shared: see encode_with_segments
+            self.encode_spans = in_context
         self.runs = 0  # encoder runs made, and the calls they served (for tests and benches)
         self.calls = 0
 

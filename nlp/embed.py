@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from nlp.config import BUNDLED_MODEL, bundled_model_path
-from nlp.vectors import normalise_rows
+from nlp.vectors import normalise_rows, pool_spans
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -107,6 +107,40 @@ class SentenceTransformerEmbedder:
             normalize_embeddings=True,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
+        batch_size: int = 32,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Text vectors and span vectors from one forward pass per text, as
+        :meth:`nlp.onnx_embed.OnnxEmbedder.encode_spans` (same contract, same numbers up to
+        float noise)."""
+        texts = list(texts)
+        empty = np.zeros((0, self.dimension), np.float32)
+        if not texts:
+            return empty, []
+        tokens = self.model.encode(texts, batch_size=batch_size, output_value="token_embeddings",
+                                   convert_to_numpy=False, show_progress_bar=False)
+        marks = self.model.tokenizer(texts, return_offsets_mapping=True,
+                                     return_special_tokens_mask=True, truncation=True,
+                                     max_length=self.model.max_seq_length)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        span_out: list[np.ndarray] = []
+        cut: list[tuple[int, int]] = []
+        for i, hidden in enumerate(tokens):
+            hidden = hidden.float().cpu().numpy()
+            out[i] = hidden.mean(axis=0)
+            n = len(hidden)
+            vectors, missing = pool_spans(
+                hidden, np.asarray(marks["offset_mapping"][i][:n], dtype=np.int64).reshape(-1, 2),
+                np.asarray(marks["special_tokens_mask"][i][:n], dtype=bool), list(spans[i]))
+            span_out.append(vectors)
+            cut.extend((i, k) for k in missing)
+        if cut:
+            alone = self.encode([texts[i][slice(*spans[i][k])] for i, k in cut], batch_size)
+            for (i, k), vector in zip(cut, alone):
+                span_out[i][k] = vector
+        return normalise_rows(out), [normalise_rows(v) for v in span_out]
 
 
 _CACHE: dict[tuple[str, str, Path | None], Embedder] = {}

@@ -38,7 +38,7 @@ from nlp.onnx_format import (
     model_source,
     read_manifest,
 )
-from nlp.vectors import normalise_rows
+from nlp.vectors import normalise_rows, pool_spans
 
 log = logging.getLogger(__name__)
 _EXPORTING = threading.Lock()
@@ -205,7 +205,50 @@ class OnnxEmbedder:
             out[rows] = self._encode_batch([encodings[i] for i in rows])
         return normalise_rows(out)
 
+    def encode_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
+        batch_size: int = 32,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Embed ``texts`` and, from the same forward pass, character spans of each: a span's
+        vector is the mean of its tokens' vectors, read in the context of the whole text.
+
+        Returns:
+            ``(text vectors (n, d), [span vectors (len(spans[i]), d), ...])``, all rows
+            L2-normalised; the text vectors are those of :meth:`encode`. A span the encoder
+            cut off (past ``max_seq_length``) is embedded on its own instead.
+        """
+        texts = list(texts)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        span_out: list[np.ndarray] = [np.zeros((0, self.dimension), np.float32)] * len(texts)
+        if not texts:
+            return out, span_out
+        encodings = self.tokenizer.encode_batch(texts)
+        order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
+        cut: list[tuple[int, int]] = []  # (text, span) pairs the pass did not reach
+        for start in range(0, len(order), max(1, batch_size)):
+            rows = order[start : start + batch_size]
+            hidden, mask = self._hidden([encodings[i] for i in rows])
+            out[rows] = pool(hidden, mask, self.pooling)
+            for r, i in enumerate(rows):
+                enc = encodings[i]
+                n = len(enc.ids)
+                vectors, missing = pool_spans(
+                    hidden[r, :n], np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2),
+                    np.asarray(enc.special_tokens_mask, dtype=bool), list(spans[i]))
+                span_out[i] = vectors
+                cut.extend((int(i), k) for k in missing)
+        if cut:
+            alone = self.encode([texts[i][slice(*spans[i][k])] for i, k in cut], batch_size)
+            for (i, k), vector in zip(cut, alone):
+                span_out[i][k] = vector
+        return normalise_rows(out), [normalise_rows(v) for v in span_out]
+
     def _encode_batch(self, encodings: list[Any]) -> np.ndarray:
+        hidden, mask = self._hidden(encodings)
+        return pool(hidden, mask, self.pooling)
+
+    def _hidden(self, encodings: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Token vectors ``(batch, width, d)`` and attention mask of one padded batch."""
         width = max(len(e.ids) for e in encodings)
         ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)
         mask = np.zeros((len(encodings), width), dtype=np.int64)
@@ -217,7 +260,7 @@ class OnnxEmbedder:
             types[row, :n] = enc.type_ids
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         hidden = self.session.run([self._output], {k: feed[k] for k in self._inputs})[0]
-        return pool(hidden, mask, self.pooling)
+        return hidden, mask
 
     def __repr__(self) -> str:
         return (

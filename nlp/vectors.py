@@ -11,3 +11,33 @@ def normalise_rows(matrix: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return matrix / norms
+
+
+def pool_spans(
+    hidden: np.ndarray, offsets: np.ndarray, special: np.ndarray,
+    spans: list[tuple[int, int]],
+) -> tuple[np.ndarray, list[int]]:
+    """Mean token vectors of character ``spans`` of one encoded text.
+
+    Args:
+        hidden: the text's token vectors ``(tokens, d)`` (no padding).
+        offsets: each token's ``(start, end)`` characters in the text ``(tokens, 2)``.
+        special: True for [CLS]/[SEP]-like tokens, which belong to no span.
+        spans: ``(start, end)`` character spans of the text.
+
+    Returns:
+        ``(vectors (len(spans), d), missing)``: unnormalised means of the tokens lying inside
+        each span, and the indices of spans with no such token (cut off by the encoder's
+        length limit, or blank): their rows are zero.
+    """
+    out = np.zeros((len(spans), hidden.shape[1]), dtype=np.float32)
+    missing = []
+    starts, ends = offsets[:, 0], offsets[:, 1]
+    usable = ~special & (ends > starts)
+    for k, (a, b) in enumerate(spans):
+        inside = usable & (starts >= a) & (ends <= b)
+        if inside.any():
+            out[k] = hidden[inside].mean(axis=0)
+        else:
+            missing.append(k)
+    return out, missing

@@ -19,10 +19,11 @@ def _fold(token: str) -> str:
     return token
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=4096)
 def _folded_tokens(text: str) -> tuple[tuple[str, int, int], ...]:
     """Folded tokens with offsets; cached because every layer of every tagger matches the
-    same text."""
+    same texts in turn (a batch of passages and their sentences and clauses: 512 entries
+    were fewer than one batch of 120 passages' ~840 texts, so each layer re-tokenised all)."""
     return tuple((_fold(m.group(0)), m.start(), m.end()) for m in _TOKEN.finditer(text))
 
 

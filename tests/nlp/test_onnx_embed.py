@@ -208,3 +208,41 @@ def test_encoding_never_imports_torch(export_dir: Path) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {"shape": [2, 384], "heavy": []}
+
+
+SPAN_TEXT = ("We will connect every school to the Internet by 2030. "
+             "Teachers will be trained in digital skills, and children protected online.")
+
+
+@pytest.mark.model
+def test_span_vectors_come_from_the_text_pass(onnx_embedder: OnnxEmbedder, real_embedder) -> None:
+    first = (0, SPAN_TEXT.index(".") + 1)
+    second = (SPAN_TEXT.index("Teachers"), len(SPAN_TEXT))
+    texts, vectors = onnx_embedder.encode_spans([SPAN_TEXT, "Short text."], [[first, second], []])
+    # the text rows are what encode() gives; each span row is its tokens' mean in context
+    np.testing.assert_allclose(texts, onnx_embedder.encode([SPAN_TEXT, "Short text."]),
+                               atol=1e-5)
+    assert vectors[0].shape == (2, onnx_embedder.dimension) and vectors[1].shape[0] == 0
+    np.testing.assert_allclose(np.linalg.norm(vectors[0], axis=1), 1.0, atol=1e-5)
+    enc = onnx_embedder.tokenizer.encode(SPAN_TEXT)
+    hidden, _ = onnx_embedder._hidden([enc])
+    inside = [t for t, (a, b) in enumerate(enc.offsets)
+              if not enc.special_tokens_mask[t] and b <= first[1] and b > a]
+    expected = hidden[0, inside].mean(axis=0)
+    np.testing.assert_allclose(vectors[0][0], expected / np.linalg.norm(expected), atol=1e-5)
+    # in context, not alone: the sentence's vector differs from embedding it on its own
+    alone = onnx_embedder.encode([SPAN_TEXT[slice(*first)]])[0]
+    assert float(vectors[0][0] @ alone) < 0.999
+    # the torch backend gives the same numbers
+    t_texts, t_vectors = real_embedder.encode_spans([SPAN_TEXT], [[first, second]])
+    np.testing.assert_allclose(t_texts[0], texts[0], atol=1e-4)
+    np.testing.assert_allclose(t_vectors[0], vectors[0], atol=1e-4)
+
+
+@pytest.mark.model
+def test_a_span_past_the_length_limit_is_embedded_alone(onnx_embedder: OnnxEmbedder) -> None:
+    long_text = " ".join(["Digital inclusion matters for every community."] * 60)
+    tail = (len(long_text) - len("Digital inclusion matters for every community."), len(long_text))
+    _, vectors = onnx_embedder.encode_spans([long_text], [[tail]])
+    np.testing.assert_allclose(vectors[0][0], onnx_embedder.encode([long_text[slice(*tail)]])[0],
+                               atol=1e-5)

@@ -80,3 +80,45 @@ def test_pooling_layer_averages_text_and_best_segment_scores(zero_shot_suite, ha
     v, _, s = encode_with_segments(hash_embedder, [short])
     assert s[0][1] == []
     assert np.allclose(tagger.layer_proba(layer, v, [short], s), layer.proba(v, [short]))
+
+
+class _SpanCounting:
+    """A hashing embedder with an ``encode_spans`` that records what it was given."""
+
+    def __init__(self) -> None:
+        from nlp.embed import HashEmbedder
+
+        self.inner = HashEmbedder(64)
+        self.name, self.dimension = self.inner.name, self.inner.dimension
+        self.alone: list[str] = []
+        self.in_context: list[str] = []
+
+    def encode(self, texts, batch_size=32, show_progress=False):
+        self.alone.extend(texts)
+        return self.inner.encode(texts)
+
+    def encode_spans(self, texts, spans, batch_size=32):
+        self.in_context.extend(texts)
+        return self.inner.encode(texts), [self.inner.encode([t[a:b] for a, b in s]) * 0.5
+                                          for t, s in zip(texts, spans)]
+
+
+def test_passages_are_encoded_once_and_one_sentence_texts_embed_their_clauses_alone() -> None:
+    from nlp.tagging.evidence import encode_with_segments, evidence_spans
+
+    passage = ("Governments should adopt national digital strategies. They should train "
+               "teachers in digital skills, connect every school to the Internet, and protect "
+               "children online through national strategies.")
+    sentence = ("We commit to connect every school and hospital to the Internet by 2030, to "
+                "train teachers in digital skills, and to protect children online")
+    embedder = _SpanCounting()
+    vectors, spans, segments = encode_with_segments(embedder, [passage, sentence])
+    assert embedder.in_context == [passage]  # one pass for the passage, spans from it
+    assert embedder.alone[0] == sentence and passage not in embedder.alone
+    clauses = [sentence[a:b] for a, b in evidence_spans(sentence) if b - a < len(sentence)]
+    assert len(clauses) >= 2 and embedder.alone[1:] == clauses
+    # the passage's spans and segments are the in-context rows (marked by the 0.5 scale)
+    assert spans[0][0] == evidence_spans(passage)
+    np.testing.assert_allclose(np.linalg.norm(spans[0][1], axis=1), 0.5, atol=1e-5)
+    assert len(segments[0][1]) >= 2 and all(s in passage for s in segments[0][1])
+    np.testing.assert_allclose(vectors[1], embedder.inner.encode([sentence])[0], atol=1e-6)
