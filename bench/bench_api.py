@@ -1,7 +1,8 @@
 """HTTP load and cold start of the running service, on loopback only.
 
-Starts ``uvicorn api.app:create_app`` in a subprocess with a fresh ``WSIS_HOME`` (so start-up
-includes building the index), records
+Starts the server as users do, ``wsis serve`` (uvicorn with the thread settings ``wsis serve``
+makes), in a subprocess with a fresh ``WSIS_HOME`` (so start-up includes building the index),
+records
 
 * cold start: process start -> first ``/health`` answer, and -> first ``/v1/search`` answer;
 * for ``/v1/search`` and ``/v1/tag`` at concurrency 1, 8 and 32: throughput, latency
@@ -120,18 +121,27 @@ def start_server(home: Path, port: int, backend: str | None) -> tuple[subprocess
     env.pop("WSIS_EMBEDDING_BACKEND", None)
     if backend:
         env["WSIS_EMBEDDING_BACKEND"] = backend
+    # uvicorn's access log goes to a file: a pipe nobody reads fills up and stalls the server
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server process
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
-         "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [sys.executable, "-c", "from nlp.cli import main; main()", "serve", "--host",
+         "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=log)
+    proc.log = log  # type: ignore[attr-defined]
     return proc, started
+
+
+def server_log(proc: subprocess.Popen) -> str:
+    log = proc.log  # type: ignore[attr-defined]
+    log.seek(0)
+    return log.read().decode(errors="replace")[-2000:]
 
 
 def wait_for(url: str, started: float, proc: subprocess.Popen, timeout: float = 600) -> float:
     while time.perf_counter() - started < timeout:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+            raise RuntimeError(f"server exited: {server_log(proc)}")
         try:
             if httpx.get(url, timeout=5).status_code == 200:
                 return time.perf_counter() - started

@@ -55,9 +55,13 @@ def serve(
 
     import uvicorn
 
-    # One ONNX Runtime thread per encoder call unless told otherwise: on this project's shared
-    # 2-core machine two threads doubled the CPU of a /v1/tag call (90 vs 45 ms) and made it
-    # slower, with the same vectors; concurrent requests still use both cores.
+    # numpy's BLAS (OpenBLAS) on one thread, whatever ONNX Runtime is given: idle OpenBLAS
+    # threads spin after every product and a /v1/tag call makes a dozen small ones (example
+    # banks, heads). With ONNX Runtime on two threads, a call cost 80 server CPU ms with
+    # OpenBLAS on two threads and 47 with it on one (bench_api, concurrency 1).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    # One ONNX Runtime thread per encoder call unless told otherwise: concurrent requests
+    # still use both cores, and the same vectors come out.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
