@@ -141,8 +141,8 @@ class Settings(BaseSettings):
 
     @property
     def texts_cache_dir(self) -> Path:
-        """Texts read from the data directory, kept between processes (JSON, checked against
-        the files' sizes and times)."""
+        """Example texts and taxonomy labels read from the data and taxonomy files, kept between
+        processes as JSON, each checked against the files it was read from."""
         return self.home / "cache"
 
     @property

@@ -17,8 +17,10 @@ gives numbers (``gdc.yaml`` marks where it maps them itself).
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
@@ -402,13 +404,60 @@ def _files_digest(files: list[Path], folder: Path | None) -> str:
     return digest.hexdigest()
 
 
-def load_taxonomy(taxonomy_dir: Path, data_dir: Path | None = None) -> Taxonomy:
+# The code that turns the files into labels: a change to it changes the digest too.
+_PARSER_FILES = (Path(__file__), *(Path(datasets.__file__).parent / name
+                                   for name in ("sdg.py", "texts.py")))
+_TUPLE_FIELDS = ("texts", "keywords", "sdgs", "sdg_targets")
+
+
+def _label_from(raw: dict) -> Label:
+    return Label(**{k: tuple(v) if k in _TUPLE_FIELDS else v for k, v in raw.items()})
+
+
+def _read_parsed(path: Path, stamp: str) -> tuple | None:
+    """The parse saved by :func:`_write_parsed` when it was made from files of digest
+    ``stamp``; ``None`` when missing, stale or unreadable."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if raw.get("digest") != stamp:
+            return None
+        gdc = raw["gdc"]
+        return (stamp,
+                ([_label_from(x) for x in raw["action_lines"]], raw["action_lines_version"]),
+                _GdcFile([_label_from(x) for x in gdc["labels"]], gdc["version"],
+                         tuple(_label_from(x) for x in gdc["preamble"])),
+                ([_label_from(x) for x in raw["sdgs"]], raw["sdgs_version"], raw["sdg_source"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_parsed(path: Path, parsed: tuple) -> None:
+    stamp, (action_lines, al_version), gdc, (sdgs, sdg_version, sdg_source) = parsed
+    raw = {"digest": stamp,
+           "action_lines": [asdict(x) for x in action_lines], "action_lines_version": al_version,
+           "gdc": {"labels": [asdict(x) for x in gdc.labels], "version": gdc.version,
+                   "preamble": [asdict(x) for x in gdc.preamble]},
+           "sdgs": [asdict(x) for x in sdgs], "sdgs_version": sdg_version,
+           "sdg_source": sdg_source}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)  # readers see the old file or the new one
+    except OSError:
+        pass  # a read-only home: parse in every process
+
+
+def load_taxonomy(taxonomy_dir: Path, data_dir: Path | None = None,
+                  cache_dir: Path | None = None) -> Taxonomy:
     """Load the three schemes.
 
     Args:
         taxonomy_dir: folder with ``action-lines.yaml`` and ``gdc.yaml``.
         data_dir: the third-party data directory; SDG goal and target texts are read from it.
             Without it the SDG scheme holds the 17 goals described by built-in topic words.
+        cache_dir: keep the parsed labels there between processes (JSON, used while the
+            digest of the files and of this parsing code is the same).
 
     Raises:
         TaxonomyError: a taxonomy file is missing or malformed.
@@ -417,11 +466,17 @@ def load_taxonomy(taxonomy_dir: Path, data_dir: Path | None = None) -> Taxonomy:
     al_path, gdc_path = taxonomy_dir / "action-lines.yaml", taxonomy_dir / "gdc.yaml"
     sdg_dir = None if data_dir is None else Path(data_dir) / "sdg-taxonomy"
     key = (str(taxonomy_dir.resolve()), None if sdg_dir is None else str(sdg_dir.resolve()))
-    stamp = _files_digest([al_path, gdc_path], sdg_dir)
+    stamp = _files_digest([al_path, gdc_path, *_PARSER_FILES], sdg_dir)
     with _PARSED_LOCK:
         parsed = _PARSED.get(key)
     if parsed is None or parsed[0] != stamp:
-        parsed = (stamp, _load_action_lines(al_path), _load_gdc(gdc_path), _load_sdgs(data_dir))
+        cache = None if cache_dir is None else Path(cache_dir) / "taxonomy.json"
+        parsed = _read_parsed(cache, stamp) if cache is not None else None
+        if parsed is None:
+            parsed = (stamp, _load_action_lines(al_path), _load_gdc(gdc_path),
+                      _load_sdgs(data_dir))
+            if cache is not None:
+                _write_parsed(cache, parsed)
         with _PARSED_LOCK:
             _PARSED[key] = parsed
     _, (action_lines, al_version), gdc, (sdgs, sdg_version, sdg_source) = parsed

@@ -158,7 +158,8 @@ class Workspace:
 
                 data_dir = self.settings.data_dir
                 self._taxonomy = load_taxonomy(self.settings.taxonomy_dir,
-                                               data_dir if data_available(data_dir) else None)
+                                               data_dir if data_available(data_dir) else None,
+                                               cache_dir=self.settings.texts_cache_dir)
             return self._taxonomy
 
     def saved_tagger_paths(self) -> dict[str, Path | None]:

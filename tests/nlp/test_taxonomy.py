@@ -236,3 +236,30 @@ def test_loading_again_reuses_the_parse_until_a_file_changes(tmp_path: Path) -> 
     assert len(edited) == len(text)
     (tmp_path / "action-lines.yaml").write_text(edited)
     assert load_taxonomy(tmp_path, None).get(ACTION_LINES, "C1").title == "X" + title[1:]
+
+
+def test_the_parsed_taxonomy_is_kept_between_processes(tmp_path: Path, monkeypatch) -> None:
+    from nlp import taxonomy as tx
+
+    folder, cache = tmp_path / "taxonomy", tmp_path / "cache"
+    folder.mkdir()
+    for name in ("gdc.yaml", "action-lines.yaml"):
+        (folder / name).write_text((TAXONOMY_DIR / name).read_text())
+    data = data_dir() if datasets.data_available(data_dir()) else None
+    plain = load_taxonomy(folder, data)
+    tx._PARSED.clear()  # a new process
+    assert load_taxonomy(folder, data, cache_dir=cache).labels == plain.labels
+    assert (cache / "taxonomy.json").is_file()
+    tx._PARSED.clear()
+    monkeypatch.setattr(tx, "_load_gdc", lambda path: pytest.fail("parsed again"))
+    again = load_taxonomy(folder, data, cache_dir=cache)  # from the JSON file
+    assert again.labels == plain.labels and again.versions == plain.versions
+    assert again.sdg_source == plain.sdg_source and again.gdc_preamble == plain.gdc_preamble
+    assert all(isinstance(lab.texts, tuple) for lab in again.labels[GDC])
+    # A changed file is parsed again, whatever the cache holds.
+    monkeypatch.undo()
+    tx._PARSED.clear()
+    (folder / "gdc.yaml").write_text((TAXONOMY_DIR / "gdc.yaml").read_text() + "\n# edited\n")
+    monkeypatch.setattr(tx, "_load_gdc", lambda path: pytest.fail("parsed again"))
+    with pytest.raises(pytest.fail.Exception, match="parsed again"):
+        load_taxonomy(folder, data, cache_dir=cache)
