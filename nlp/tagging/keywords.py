@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from nlp.tagging.types import KeywordMatch
 
@@ -27,6 +27,13 @@ def _folded_tokens(text: str) -> tuple[tuple[str, int, int], ...]:
     return tuple((_fold(m.group(0)), m.start(), m.end()) for m in _TOKEN.finditer(text))
 
 
+@cache
+def _phrase_key(phrase: str) -> tuple[str, ...]:
+    """A keyword phrase's folded tokens; cached because the layers of the three taggers share
+    most of their ~18,000 phrases (about 4,200 distinct)."""
+    return tuple(_fold(t) for t in _TOKEN.findall(phrase))
+
+
 class KeywordMatcher:
     """Case-insensitive whole-word matching of many keyword phrases, by token n-gram lookup.
 
@@ -39,7 +46,7 @@ class KeywordMatcher:
         self._prefixes: set[tuple[str, ...]] = set()
         for label, words in self.keywords.items():
             for word in words:
-                key = tuple(_fold(t) for t in _TOKEN.findall(word))
+                key = _phrase_key(word)
                 if not key or len(key) > max_words:
                     continue
                 self._table.setdefault(key, []).append((label, word))

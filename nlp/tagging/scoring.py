@@ -35,52 +35,59 @@ class LexicalHead:
     weights: np.ndarray  # (L, V)
     bias: np.ndarray  # (L,)
 
-    def transform(self, texts: Sequence[str]) -> Any:
-        """TF-IDF rows of ``texts`` (scipy CSR, float32): the numbers scikit-learn's
-        ``TfidfVectorizer(**lexical_settings(), vocabulary=...)`` with ``idf_`` set gives, step
-        for step (``tests/nlp/tagging/test_lexical.py`` checks they are equal), without
-        importing scikit-learn (a second of every `wsis tag` start) or its per-call input
-        validation."""
-        from scipy import sparse
-
+    def rows(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """TF-IDF rows of ``texts`` as ``(columns int32, values float32)``, columns ascending:
+        the numbers scikit-learn's ``TfidfVectorizer(**lexical_settings(), vocabulary=...)``
+        with ``idf_`` set gives, step for step (``tests/nlp/tagging/test_lexical.py`` checks
+        they are equal), without importing scikit-learn or scipy (each was a share of every
+        `wsis tag` start) or their per-call input validation."""
         if not hasattr(self, "_column"):
             self._column = {term: j for j, term in enumerate(self.vocabulary)}
             self._idf64 = np.asarray(self.idf, dtype=np.float64)
         column = self._column
-        indptr, indices, values = [0], [], []
+        out = []
         for text in texts:
             counts: dict[int, int] = {}
             for gram in _analyze(text):
                 j = column.get(gram)
                 if j is not None:
                     counts[j] = counts.get(j, 0) + 1
-            indices.extend(counts)
-            values.extend(counts.values())
-            indptr.append(len(indices))
-        rows = sparse.csr_array(
-            (np.asarray(values, dtype=np.float32), np.asarray(indices, dtype=np.int32),
-             np.asarray(indptr, dtype=np.int32)),
-            shape=(len(texts), len(self.vocabulary)), dtype=np.float32)
-        rows.sort_indices()
-        data = rows.data
-        np.log(data, data)  # sublinear tf: 1 + log(count)
-        data += 1.0
-        data *= self._idf64[rows.indices]  # float64 product, stored as float32
-        for i in range(len(texts)):  # l2 rows as sklearn's cython: float32 squares, a double sum
-            a, b = rows.indptr[i], rows.indptr[i + 1]
-            if b > a:
-                squares = (data[a:b] * data[a:b]).astype(np.float64)
-                norm = float(np.cumsum(squares)[-1])  # summed in order, as its loop does
+            columns = np.fromiter(counts, dtype=np.int32, count=len(counts))
+            order = np.argsort(columns, kind="stable")
+            columns = columns[order]
+            data = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))[order]
+            np.log(data, data)  # sublinear tf: 1 + log(count)
+            data += 1.0
+            data[:] = data * self._idf64[columns]  # float64 product, stored as float32
+            if len(data):  # l2 as sklearn's cython: float32 squares, a double sum in order
+                norm = float(np.cumsum((data * data).astype(np.float64))[-1])
                 if norm != 0.0:
-                    data[a:b] = (data[a:b].astype(np.float64) / np.sqrt(norm)).astype(np.float32)
-        return rows
+                    data = (data.astype(np.float64) / np.sqrt(norm)).astype(np.float32)
+            out.append((columns, data))
+        return out
+
+    def transform(self, texts: Sequence[str]) -> Any:
+        """:meth:`rows` as a scipy CSR matrix (float32), for training and tests."""
+        from scipy import sparse
+
+        rows = self.rows(texts)
+        indptr = np.cumsum([0] + [len(c) for c, _ in rows]).astype(np.int32)
+        return sparse.csr_array(
+            (np.concatenate([v for _, v in rows]) if rows else np.zeros(0, np.float32),
+             np.concatenate([c for c, _ in rows]) if rows else np.zeros(0, np.int32), indptr),
+            shape=(len(texts), len(self.vocabulary)), dtype=np.float32)
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
+        """``rows @ weights.T + bias``, each row's products summed in column order in
+        float32, as scipy's sparse-times-dense product does (same bits, no scipy import)."""
         if not hasattr(self, "_weights_t"):
-            # a C-ordered copy: scipy copied the transposed view on every call (0.5 ms of a
-            # /v1/tag call for the SDG vocabulary); the products are the same
-            self._weights_t = np.ascontiguousarray(self.weights.T)
-        return np.asarray(self.transform(texts) @ self._weights_t) + self.bias
+            self._weights_t = np.ascontiguousarray(self.weights.T, dtype=np.float32)
+        out = np.zeros((len(texts), self._weights_t.shape[1]), dtype=np.float32)
+        for i, (columns, values) in enumerate(self.rows(texts)):
+            if len(columns):
+                terms = values[:, None] * self._weights_t[columns]
+                out[i] = np.cumsum(terms, axis=0, dtype=np.float32)[-1]
+        return out + self.bias
 
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token_pattern
