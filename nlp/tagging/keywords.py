@@ -51,12 +51,16 @@ class KeywordMatcher:
                     continue
                 self._table.setdefault(key, []).append((label, word))
                 self._prefixes.update(key[:n] for n in range(1, len(key) + 1))
+        self._first = {key[0] for key in self._table}  # most tokens start no keyword
 
     def find(self, text: str) -> dict[str, list[KeywordMatch]]:
         """``{label: [KeywordMatch, ...]}`` with offsets into ``text``."""
         tokens = _folded_tokens(text)
         out: dict[str, list[KeywordMatch]] = {}
+        first = self._first
         for i in range(len(tokens)):
+            if tokens[i][0] not in first:
+                continue
             key: tuple[str, ...] = ()
             for j in range(i, len(tokens)):
                 key = (*key, tokens[j][0])
