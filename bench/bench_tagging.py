@@ -32,7 +32,6 @@ def machine() -> dict[str, str]:
                            if line.startswith("model name"))
     except (OSError, StopIteration):
         info["cpu"] = platform.processor() or "unknown"
-    info["load_before"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return info
 
 
@@ -79,6 +78,7 @@ def main() -> None:
     workspace = Workspace(settings)
     embedder = workspace.tag_embedder
     suite = workspace.taggers(build=True)
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     texts = passages(args.passages)
     words = statistics.mean(len(t.split()) for t in texts)
     bs = args.batch_size
@@ -93,7 +93,8 @@ def main() -> None:
         runs["tag + evidence"] += timed(lambda: suite.tag(texts, explain=True, batch_size=bs), 1)
     rate = {k: len(texts) / min(v) for k, v in runs.items()}
     result = {
-        "machine": {**machine(), "threads": str(getattr(embedder, "threads", "torch default"))},
+        "machine": {**machine(), "load_before": load_before,
+                    "threads": str(getattr(embedder, "threads", "torch default"))},
         "settings": {"model": embedder.name, "backend": settings.embedding_backend,
                      "batch_size": bs, "passages": len(texts), "mean_words": round(words, 1),
                      "repeats": args.repeats, "schemes": sorted(suite.taggers)},
@@ -119,7 +120,14 @@ def main() -> None:
     ]
     for k, v in result["passages_per_s"].items():
         lines.append(f"| {k} | {v:.1f} | {result['ratio_to_encoder'][k]:.2f} |")
-    lines += ["", "`tag (scores)` embeds each passage and, on their own, its sentences and clauses (one encoder call for all three schemes): Action Line and SDG layers pool the segments' scores into the passage's (multi-label text). That is the cost below the raw encoder: about twice the tokens. `tag + evidence` reuses the same vectors and adds keyword matches, nearest examples and the clause that drives each tag. The machine was shared with other jobs (see the load figures); the encoder alone ran at a third of its unloaded speed.", ""]
+    lines += ["", ("`tag (scores)` embeds each passage once: its sentences and clauses take token "
+                   "means of that same pass (the clauses of a one-sentence text are embedded on "
+                   "their own; no passage here is one sentence), and the Action Line and SDG "
+                   "layers pool their scores into the passage's (multi-label text); one encoder "
+                   "call serves all three schemes. `tag + evidence` also scores every sentence "
+                   "and clause with every layer and adds keyword matches, nearest examples and "
+                   "the clause that drives each tag. The three variants alternate, so a change "
+                   "of load hits them alike; the load figures are in the header."), ""]
     (RESULTS / "tagging.md").write_text("\n".join(lines))
     print(f"wrote {RESULTS / 'tagging.md'}")
 
