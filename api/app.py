@@ -31,7 +31,6 @@ from api.schemas import LimitExceeded, RequestLimits
 from api.security import load_or_create_token
 from api.service import BadRequest, NotFound
 from api.tagging import TaggersUnavailable, TaggingService
-from nlp import jobs
 from nlp.config import Settings, get_settings
 from nlp.errors import (
     DocumentError,
@@ -172,12 +171,13 @@ def _build_context(settings: Settings, workspace: Workspace | None,
             f"{workspace.settings.corpus_dir} and indexed)")
         update = workspace.ensure_ready()
         say(f"index version {update.version}: {update.passage_count} passages")
-        interrupted = jobs.fail_interrupted_jobs(workspace.store)
+        interrupted = workspace.fail_interrupted_jobs()
         if interrupted:
             say(f"{interrupted} background job(s) were interrupted by the last shutdown")
         if not settings.background_loading:
             _load_taggers(tagging)
-    retrainer = Retrainer(settings, workspace.store, lambda: workspace.tag_embedder,
+    # The store (SQLAlchemy) opens on first use, not before the server answers.
+    retrainer = Retrainer(settings, lambda: workspace.store, lambda: workspace.tag_embedder,
                           on_success=lambda: tagging.load(build=False))
     ctx = ApiContext(settings, workspace, tagging, token, retrainer, limits)
     if settings.background_loading:

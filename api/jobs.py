@@ -12,15 +12,17 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nlp import feedback as fb
 from nlp import jobs
 from nlp.config import Settings
-from nlp.embed import Embedder
 from nlp.errors import WsisError
 from nlp.fsutil import file_lock
-from nlp.store import Store
+
+if TYPE_CHECKING:
+    from nlp.embed import Embedder
+    from nlp.store import Store
 
 log = logging.getLogger("wsis.api")
 
@@ -75,22 +77,28 @@ class Retrainer:
     """Runs at most one retrain at a time and records it in the jobs table.
 
     Args:
-        settings, store: where models and jobs live.
+        settings: where models live.
+        store: where jobs live: the store, or a function that returns it (the server opens it
+            on first use, after it answers).
         embedder: returns the workspace's embedder.
         on_success: called after new models are saved (the API reloads its taggers there).
         train: the training function (replaceable in tests).
     """
 
-    def __init__(self, settings: Settings, store: Store, embedder: Callable[[], Embedder],
-                 on_success: Callable[[], Any],
+    def __init__(self, settings: Settings, store: Store | Callable[[], Store],
+                 embedder: Callable[[], Embedder], on_success: Callable[[], Any],
                  train: Callable[..., dict[str, Any]] = retrain_with_feedback) -> None:
         self.settings = settings
-        self.store = store
+        self._store = store
         self._embedder = embedder
         self._on_success = on_success
         self._train = train
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+
+    @property
+    def store(self) -> Store:
+        return self._store() if callable(self._store) else self._store
 
     def active(self) -> jobs.Job | None:
         for job in jobs.list_jobs(self.store, kind=RETRAIN, limit=5):

@@ -4,7 +4,9 @@ Feedback is the project's most valuable data: every accept, reject or added labe
 gives is kept for good (rows are only ever inserted) and becomes training data for the next
 ``wsis train``. Each row keeps a copy of the text it judged, so deleting a document never
 loses the feedback given on its passages. The table is defined in :mod:`nlp.store`, which
-creates it with the others.
+creates it with the others. SQLAlchemy (~0.4 s to import) is imported by the functions that
+touch the table, not with the module: the API's routes import this module at start-up, before
+the server answers.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
-
-from sqlalchemy import func, insert, select
+from typing import TYPE_CHECKING, Any, Literal
 
 from nlp.reports import spreadsheet_safe
-from nlp.store import Store, feedback_table, iso_utc
+
+if TYPE_CHECKING:
+    from nlp.store import Store
 
 FeedbackAction = Literal["accept", "reject", "add"]
 ACTIONS: tuple[str, ...] = ("accept", "reject", "add")
@@ -68,6 +70,10 @@ def add_feedback(store: Store, *, text: str, scheme: str, label: str, action: st
     for name, value in (("text", text), ("scheme", scheme), ("label", label)):
         if not value or not value.strip():
             raise ValueError(f"Feedback {name} is empty")
+    from sqlalchemy import insert
+
+    from nlp.store import feedback_table, iso_utc
+
     created = datetime.now(UTC)
     with store.begin() as conn:
         result = conn.execute(insert(feedback_table).values(
@@ -81,6 +87,8 @@ def add_feedback(store: Store, *, text: str, scheme: str, label: str, action: st
 
 
 def _feedback(row) -> Feedback:
+    from nlp.store import iso_utc
+
     return Feedback(id=row.id, created=iso_utc(row.created) or "", text=row.text,
                     scheme=row.scheme, label=row.label, action=row.action,
                     passage_id=row.passage_id, doc_id=row.doc_id,
@@ -91,6 +99,10 @@ def _feedback(row) -> Feedback:
 def list_feedback(store: Store, passage_ids: Iterable[str] | None = None,
                   limit: int | None = None) -> list[Feedback]:
     """Feedback in the order it was given (oldest first), optionally for some passages."""
+    from sqlalchemy import select
+
+    from nlp.store import feedback_table
+
     query = select(feedback_table).order_by(feedback_table.c.id)
     if passage_ids is not None:
         query = query.where(feedback_table.c.passage_id.in_(list(passage_ids)))
@@ -101,6 +113,10 @@ def list_feedback(store: Store, passage_ids: Iterable[str] | None = None,
 
 
 def count_feedback(store: Store) -> int:
+    from sqlalchemy import func, select
+
+    from nlp.store import feedback_table
+
     with store.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(feedback_table)).scalar())
 

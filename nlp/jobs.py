@@ -2,7 +2,9 @@
 
 A job goes ``queued`` -> ``running`` -> ``succeeded`` or ``failed``; a job a stopped process
 left queued or running is marked failed at the next start (:func:`fail_interrupted_jobs`).
-The table is defined in :mod:`nlp.store`, which creates it with the others.
+The table is defined in :mod:`nlp.store`, which creates it with the others. SQLAlchemy (~0.4 s
+to import) is imported by the functions that touch the table, not with the module: the API
+imports this module at start-up, before the server answers.
 """
 
 from __future__ import annotations
@@ -11,11 +13,10 @@ import json
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import insert, select, update
-
-from nlp.store import Store, iso_utc, jobs_table
+if TYPE_CHECKING:
+    from nlp.store import Store
 
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
 
@@ -39,6 +40,8 @@ class Job:
 
 
 def _job(row) -> Job:
+    from nlp.store import iso_utc
+
     return Job(id=row.id, kind=row.kind, status=row.status, created=iso_utc(row.created) or "",
                started=iso_utc(row.started), finished=iso_utc(row.finished),
                message=row.message or "", params=json.loads(row.params or "{}"),
@@ -47,6 +50,10 @@ def _job(row) -> Job:
 
 def create_job(store: Store, kind: str, params: dict[str, Any] | None = None) -> Job:
     """Record a queued job and return it."""
+    from sqlalchemy import insert
+
+    from nlp.store import jobs_table
+
     job_id = uuid.uuid4().hex
     with store.begin() as conn:
         conn.execute(insert(jobs_table).values(
@@ -58,6 +65,10 @@ def create_job(store: Store, kind: str, params: dict[str, Any] | None = None) ->
 
 
 def get_job(store: Store, job_id: str) -> Job | None:
+    from sqlalchemy import select
+
+    from nlp.store import jobs_table
+
     with store.engine.connect() as conn:
         row = conn.execute(select(jobs_table).where(jobs_table.c.id == job_id)).first()
     return _job(row) if row else None
@@ -65,6 +76,10 @@ def get_job(store: Store, job_id: str) -> Job | None:
 
 def list_jobs(store: Store, kind: str | None = None, limit: int = 50) -> list[Job]:
     """Most recent first."""
+    from sqlalchemy import select
+
+    from nlp.store import jobs_table
+
     query = select(jobs_table).order_by(jobs_table.c.created.desc()).limit(limit)
     if kind is not None:
         query = query.where(jobs_table.c.kind == kind)
@@ -73,6 +88,10 @@ def list_jobs(store: Store, kind: str | None = None, limit: int = 50) -> list[Jo
 
 
 def start_job(store: Store, job_id: str, message: str = "running") -> None:
+    from sqlalchemy import update
+
+    from nlp.store import jobs_table
+
     with store.begin() as conn:
         conn.execute(update(jobs_table).where(jobs_table.c.id == job_id)
                      .values(status="running", started=datetime.now(UTC), message=message))
@@ -80,6 +99,10 @@ def start_job(store: Store, job_id: str, message: str = "running") -> None:
 
 def update_job_message(store: Store, job_id: str, message: str) -> None:
     """Progress note of a running job (shown by ``GET /v1/jobs/{id}``)."""
+    from sqlalchemy import update
+
+    from nlp.store import jobs_table
+
     with store.begin() as conn:
         conn.execute(update(jobs_table).where(jobs_table.c.id == job_id)
                      .values(message=message[:2000]))
@@ -87,6 +110,10 @@ def update_job_message(store: Store, job_id: str, message: str) -> None:
 
 def finish_job(store: Store, job_id: str, *, ok: bool, message: str,
                result: dict[str, Any] | None = None) -> None:
+    from sqlalchemy import update
+
+    from nlp.store import jobs_table
+
     with store.begin() as conn:
         conn.execute(update(jobs_table).where(jobs_table.c.id == job_id).values(
             status="succeeded" if ok else "failed", finished=datetime.now(UTC), message=message,
@@ -95,6 +122,10 @@ def finish_job(store: Store, job_id: str, *, ok: bool, message: str,
 
 def fail_interrupted_jobs(store: Store) -> int:
     """Mark jobs left queued or running by a previous process as failed; returns how many."""
+    from sqlalchemy import update
+
+    from nlp.store import jobs_table
+
     with store.begin() as conn:
         result = conn.execute(
             update(jobs_table).where(jobs_table.c.status.in_(("queued", "running"))).values(

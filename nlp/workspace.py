@@ -105,6 +105,7 @@ class Workspace:
         self._index: VectorIndex | None = None
         self._searcher: Searcher | None = None
         self._lock = threading.RLock()
+        self._store_lock = threading.Lock()  # a server's threads may open the store at once
         self.chunker = Chunker(self.settings.chunk_min_words, self.settings.chunk_max_words)
 
     # ------------------------------------------------------------------ parts
@@ -221,8 +222,15 @@ class Workspace:
         if self._store is None:
             from nlp.store import Store  # SQLAlchemy: ~0.4 s to import, so only when used
 
-            self._store = Store(self.settings.db_url)
+            with self._store_lock:
+                if self._store is None:
+                    self._store = Store(self.settings.db_url)
         return self._store
+
+    def _sqlite_rows(self, query: str) -> list[tuple] | None:
+        """Rows of ``query`` from an existing SQLite store not yet opened here, read with the
+        standard library; ``None`` when the store must answer (see :func:`_sqlite_rows`)."""
+        return _sqlite_rows(self.settings.db_url, query) if self._store is None else None
 
     def stored_document_ids(self) -> set[str]:
         """The ids of the stored documents.
@@ -231,8 +239,32 @@ class Workspace:
         ``sqlite3``: a search or a restart only compares these ids with the index manifest, and
         importing SQLAlchemy for that took longer than the rest of ``wsis search`` together.
         """
-        ids = _sqlite_document_ids(self.settings.db_url) if self._store is None else None
-        return self.store.document_ids() if ids is None else ids
+        rows = self._sqlite_rows("SELECT id FROM documents")
+        return self.store.document_ids() if rows is None else {row[0] for row in rows}
+
+    def feedback_count(self) -> int:
+        """How many feedback records the store holds; read with ``sqlite3`` as
+        :meth:`stored_document_ids` is, so that a server's ``/health`` answers at once after a
+        restart instead of importing SQLAlchemy first."""
+        rows = self._sqlite_rows("SELECT COUNT(*) FROM feedback")
+        if rows is not None:
+            return int(rows[0][0])
+        from nlp.feedback import count_feedback
+
+        return count_feedback(self.store)
+
+    def fail_interrupted_jobs(self) -> int:
+        """Mark the jobs a stopped process left queued or running as failed
+        (:func:`nlp.jobs.fail_interrupted_jobs`); returns how many. An SQLite store is first
+        asked with ``sqlite3`` whether there is any: usually there is none, and a restart then
+        needs no SQLAlchemy before it answers."""
+        rows = self._sqlite_rows(
+            "SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')")
+        if rows is not None and int(rows[0][0]) == 0:
+            return 0
+        from nlp.jobs import fail_interrupted_jobs
+
+        return fail_interrupted_jobs(self.store)
 
     @property
     def index_root(self) -> Path:
@@ -409,9 +441,10 @@ class Workspace:
             self._store.close()
 
 
-def _sqlite_document_ids(db_url: str) -> set[str] | None:
-    """The ``documents`` ids of an existing SQLite store, read without SQLAlchemy; ``None``
-    (use :class:`~nlp.store.Store`) for another database, a missing file or any error."""
+def _sqlite_rows(db_url: str, query: str) -> list[tuple] | None:
+    """The rows of a read-only ``query`` on an existing SQLite store, read without SQLAlchemy;
+    ``None`` (use :class:`~nlp.store.Store`) for another database, a missing file or any
+    error (e.g. a table the store has not created yet)."""
     if not db_url.startswith("sqlite:///"):
         return None
     path = Path(db_url.removeprefix("sqlite:///"))
@@ -421,7 +454,7 @@ def _sqlite_document_ids(db_url: str) -> set[str] | None:
         # mode=rw never creates a file; the store's tables may not exist yet (then: Store).
         connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=30)
         try:
-            return {row[0] for row in connection.execute("SELECT id FROM documents")}
+            return list(connection.execute(query))
         finally:
             connection.close()
     except sqlite3.Error:

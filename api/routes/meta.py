@@ -7,7 +7,6 @@ from fastapi import APIRouter
 import nlp
 from api.deps import Context, ReadAccess
 from api.schemas import Health, TaxonomyResponse
-from nlp.feedback import count_feedback
 
 router = APIRouter(tags=["meta"], dependencies=[ReadAccess])
 
@@ -23,7 +22,7 @@ def health(ctx: Context) -> dict:
                   "document_count": index.document_count,
                   "embedding_model": index.embedding_model, "dimension": index.dimension},
         "taggers": ctx.tagging.status(),
-        "feedback_count": count_feedback(ctx.workspace.store),
+        "feedback_count": ctx.workspace.feedback_count(),
         "loading": list(ctx.loading),
     }
 

@@ -170,3 +170,34 @@ def test_a_restart_answers_health_while_loading_in_the_background(
         health = second.get("/health").json()
         assert health["loading"] == [] and health["taggers"]["available"] is True
         assert health["taggers"]["models"] == before["taggers"]["models"]
+
+
+def test_a_restart_answers_health_without_importing_sqlalchemy(tmp_path: Path,
+                                                             models_dir: Path) -> None:
+    """SQLAlchemy (~0.4 s to import) stays out of a restart until a request needs the store:
+    the feedback count and the interrupted-jobs check read SQLite with sqlite3."""
+    import subprocess
+    import sys
+
+    from nlp.config import PROJECT_ROOT
+
+    settings = make_settings(tmp_path / "home", models_dir,
+                             corpus_dir=small_corpus(tmp_path / "c"))
+    first, _ = open_app(settings)
+    with first:
+        doc = first_doc(first)
+        passage_id = first.get(f"/v1/documents/{doc['id']}").json()["passage_list"][0]["id"]
+        assert first.post("/v1/feedback", headers=AUTH, json={
+            "passage_id": passage_id, "label": "C2", "action": "accept"}).status_code == 201
+    code = (
+        "import sys\n"
+        "from tests.api.apphelp import make_settings, open_app\n"
+        f"settings = make_settings({str(settings.home)!r}, {str(models_dir)!r}, "
+        f"corpus_dir={str(settings.corpus_dir)!r})\n"
+        "client, _ = open_app(settings)\n"
+        "with client:\n"
+        "    health = client.get('/health').json()\n"
+        "    assert 'sqlalchemy' not in sys.modules, 'sqlalchemy imported'\n"
+        "    assert health['feedback_count'] == 1, health\n"
+        "    assert client.get('/v1/feedback').json()['count'] == 1\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=PROJECT_ROOT)

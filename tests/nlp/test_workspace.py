@@ -271,3 +271,31 @@ def test_search_process_imports_no_sqlalchemy(settings, hash_embedder) -> None:
             "ws.ensure_ready(); assert ws.search('connect every school', k=3); "
             "assert 'sqlalchemy' not in sys.modules, 'sqlalchemy imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=PROJECT_ROOT)
+
+
+def test_feedback_and_interrupted_jobs_are_read_without_sqlalchemy(settings,
+                                                                   hash_embedder) -> None:
+    """A restart counts feedback and looks for interrupted jobs with sqlite3 (no SQLAlchemy
+    before the server answers); the store, once open, gives the same answers."""
+    from nlp import feedback as fb
+    from nlp import jobs
+
+    built = Workspace(settings, embedder=hash_embedder)
+    built.ensure_ready()
+    fb.add_feedback(built.store, text="Schools online", scheme="sdgs", label="4",
+                    action="accept")
+    done = jobs.create_job(built.store, "retrain")
+    jobs.finish_job(built.store, done.id, ok=True, message="ok")
+    built.close()
+    fresh = Workspace(settings, embedder=hash_embedder)
+    assert fresh.feedback_count() == 1
+    assert fresh.fail_interrupted_jobs() == 0 and fresh._store is None
+    running = jobs.create_job(fresh.store, "retrain")
+    jobs.start_job(fresh.store, running.id)
+    assert fresh.feedback_count() == fb.count_feedback(fresh.store) == 1
+    fresh.close()
+    again = Workspace(settings, embedder=hash_embedder)
+    assert again.fail_interrupted_jobs() == 1  # found by sqlite3, marked through the store
+    assert jobs.get_job(again.store, running.id).status == "failed"
+    assert jobs.get_job(again.store, done.id).status == "succeeded"
+    assert again.fail_interrupted_jobs() == 0
