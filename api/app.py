@@ -198,9 +198,11 @@ def _load_taggers(tagging: TaggingService) -> None:
 
 def _load_in_background(ctx: ApiContext, startup_lock: Path) -> None:
     """After the server answers: the search model and index, the taggers (built under the
-    start-up lock when missing), then one search and one tag so that the first real ones find
-    spaCy, scikit-learn, the example snippets and the passage tag table loaded. Requests that
-    need a part wait for it; ``/health`` lists what is left in ``ctx.loading``."""
+    start-up lock when missing), then the passage tag table and one search, then one tag, so
+    that the first real ones find the table, FAISS, spaCy, scikit-learn and the example
+    snippets loaded. Search results carry passage tags, so the first search waits for the
+    table: it comes before the warm-up tag, which only the first ``/v1/tag`` needs. Requests
+    that need a part wait for it; ``/health`` lists what is left in ``ctx.loading``."""
     def done(step: str) -> None:
         if step in ctx.loading:
             ctx.loading.remove(step)
@@ -218,9 +220,10 @@ def _load_in_background(ctx: ApiContext, startup_lock: Path) -> None:
             ctx.tagging.end_load()  # never leave requests waiting on a failed load
         done("taggers")
         if ctx.tagging.available:
-            ctx.tagging.tag_texts(["We will connect every school to the Internet."])
             ctx.tagging.passage_table(ctx.workspace.index())
         ctx.workspace.search("school connectivity", k=1)
+        if ctx.tagging.available:
+            ctx.tagging.tag_texts(["We will connect every school to the Internet."])
     except Exception:  # warming up is best effort; the requests report their own errors
         log.exception("background loading failed")
     finally:
