@@ -194,7 +194,12 @@ class Workspace:
 
         settings, embedder = self.settings, self.tag_embedder
         taxonomy = self.taxonomy()
-        if build:
+        from nlp.tagging.registry import current_models
+
+        ready = current_models(settings.model_dirs, embedder, taxonomy) if build else None
+        if ready is not None:
+            paths = ready
+        elif build:
             # Only a missing or outdated model needs training code.
             from nlp.training.trainers import ensure_models
 

@@ -44,3 +44,34 @@ def default_version(embedder: Any) -> str:
     return f"{DEFAULT_VERSION}-{re.sub(r'[^A-Za-z0-9]+', '-', embedder.name).strip('-')}"
 
 
+def stale_model(path: Path, scheme: str, taxonomy: Any) -> bool:
+    """True when a saved model's taxonomy fingerprint differs from the current files.
+
+    SDG label texts come from the data directory, not the repository, so only the Action Line
+    and GDC taxonomies are compared.
+    """
+    from nlp.taxonomy import SDGS
+
+    if scheme == SDGS:
+        return False
+    try:
+        manifest = json.loads((Path(path) / "manifest.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return True
+    return manifest.get("taxonomy_fingerprint") != taxonomy.fingerprint(scheme)
+
+
+def current_models(model_dirs: Path | Sequence[Path], embedder: Any,
+                   taxonomy: Any) -> dict[str, Path] | None:
+    """Every scheme's newest saved model when each exists and matches the current taxonomy,
+    else None (then :func:`nlp.training.trainers.ensure_models` decides what to build): the
+    usual start needs no training code."""
+    from nlp.taxonomy import SCHEMES
+
+    paths = {}
+    for scheme in SCHEMES:
+        found = find_model(model_dirs, scheme, embedder)
+        if found is None or stale_model(found, scheme, taxonomy):
+            return None
+        paths[scheme] = found
+    return paths

@@ -11,7 +11,6 @@ The per-scheme trainers are in :mod:`nlp.training.schemes`. Entry points:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 from nlp import data as datasets
 from nlp.embed_cache import EmbeddingCache
 from nlp.labelled import Example, read_feedback
-from nlp.tagging.registry import default_version, find_model
+from nlp.tagging.registry import default_version, find_model, stale_model
 from nlp.taxonomy import ACTION_LINES, GDC, SCHEMES, SDGS, Taxonomy, load_taxonomy
 from nlp.training.fit import ZeroShotCalibration, zero_shot_calibration
 from nlp.training.generic_terms import (
@@ -120,21 +119,6 @@ def train_scheme(
     return result
 
 
-def _stale(path: Path, scheme: str, taxonomy: Taxonomy) -> bool:
-    """True when a saved model's taxonomy fingerprint differs from the current files.
-
-    SDG label texts come from the data directory, not the repository, so only the Action Line
-    and GDC taxonomies are compared.
-    """
-    if scheme == SDGS:
-        return False
-    try:
-        manifest = json.loads((Path(path) / "manifest.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return True
-    return manifest.get("taxonomy_fingerprint") != taxonomy.fingerprint(scheme)
-
-
 def ensure_models(
     settings: Any, embedder: Any, progress: Progress | None = None
 ) -> dict[str, Path]:
@@ -158,11 +142,11 @@ def ensure_models(
         found = find_model(settings.model_dirs, scheme, embedder)
         if found is None:
             todo[scheme] = Path(settings.models_dir) / scheme / default_version(embedder)
-        elif _stale(found, scheme, taxonomy) and (scheme == GDC or data_dir is not None):
+        elif stale_model(found, scheme, taxonomy) and (scheme == GDC or data_dir is not None):
             say(f"{scheme} taxonomy changed since {found} was built: rebuilding it")
             todo[scheme] = found
         else:
-            if _stale(found, scheme, taxonomy):
+            if stale_model(found, scheme, taxonomy):
                 say(f"{scheme} taxonomy changed since {found} was built, but there is no "
                     "training data to rebuild it; run `wsis train` with WSIS_DATA_DIR set")
             paths[scheme] = found
