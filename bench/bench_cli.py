@@ -53,7 +53,7 @@ _PROBE = (
 
 # The runs cli.md shows, in this order: issue 10's torch -> ONNX change (measured under loads of
 # 8-16), then the start-up work on a quiet machine (the code before it, run at the same time).
-REPORT_LABELS = ("before", "after", "before-startup", "after-startup")
+REPORT_LABELS = ("before", "after", "before-startup", "after-startup", "final")
 NOTES = RESULTS / "cli-notes.md"
 
 # (row name, wsis arguments, extra environment)
