@@ -293,6 +293,9 @@ def issue_table() -> str:
         lines.append("")
     lines.append("Reproduce: `.venv/bin/python bench/bench_api.py --home <built home> "
                  "--label after`.")
+    notes = RESULTS / "api-notes.md"  # written by hand: what each run measured
+    if notes.is_file():
+        lines += ["", notes.read_text().rstrip()]
     return "\n".join(lines) + "\n"
 
 
