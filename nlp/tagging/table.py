@@ -148,7 +148,17 @@ class PassageTagTable:
         return cls(stamp, keys)
 
     def brief(self, row: int, limit: int = 20) -> dict[str, list[TagBrief]]:
-        """Predicted labels of one passage per key, strongest first (at most ``limit``)."""
+        """Predicted labels of one passage per key, strongest first (at most ``limit``).
+
+        Kept per row once made (the table never changes; every search result asks for its
+        passage's tags): the returned lists are shared, read them only."""
+        cache = self.__dict__.setdefault("_briefs", {})
+        found = cache.get((row, limit))
+        if found is None:
+            found = cache[(row, limit)] = self._brief(row, limit)
+        return found
+
+    def _brief(self, row: int, limit: int) -> dict[str, list[TagBrief]]:
         out: dict[str, list[TagBrief]] = {}
         for name, key in self.keys.items():
             scores = key.scores[row]
