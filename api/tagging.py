@@ -226,10 +226,15 @@ class TaggingService:
         Raises:
             TaggersUnavailable, EmptyTextError: see :meth:`tag_texts`.
         """
-        results = self.tag_texts(texts, ids, explain)
-        models = self._models_json
-        body = json.dumps(results, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        return b'{"models":' + models + b',"results":' + body.encode() + b"}"
+        suite = self.suite()
+        tagged = suite.tag(list(texts), explain=explain,
+                           batch_size=self.settings.embedding_batch_size)
+        ids = list(ids) if ids is not None else [str(i) for i in range(len(texts))]
+        rows = ",".join(
+            "{" + ",".join([f'"id":{json.dumps(item_id, ensure_ascii=False)}',
+                            *filter(None, [tags.json_fields(explain)])]) + "}"
+            for item_id, tags in zip(ids, tagged))
+        return b'{"models":' + self._models_json + b',"results":[' + rows.encode() + b"]}"
 
     def passage_table(self, index: VectorIndex) -> PassageTagTable:
         """Scores for every passage of ``index`` (cached until the index or models change).

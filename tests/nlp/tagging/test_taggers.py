@@ -297,3 +297,20 @@ def test_shipped_models_are_calibrated_not_half(shipped_suite):
     assert layer.weights is not None
     assert not np.allclose(layer.thresholds, 0.5)
     assert len(set(np.round(layer.thresholds, 6))) > 1  # per-label, not one global cut
+
+
+def test_json_fields_write_what_json_dumps_writes(zero_shot_suite) -> None:
+    import json
+
+    texts = [("We commit to connect every school and hospital to the Internet, to train "
+             "teachers in digital skills, and to protect children online (Action Line C5)."),
+             'Cybersécurité: « confiance » and "trust" in e-government services.']
+    for explain in (False, True):
+        for tags in zero_shot_suite.tag(texts, explain=explain):
+            want = json.dumps(tags.to_dict(evidence=explain), ensure_ascii=False,
+                              allow_nan=False, separators=(",", ":"))
+            assert "{" + tags.json_fields(evidence=explain) + "}" == want
+            if explain:  # evidence rows go through the general path, the rest the template
+                rows = [t for values in tags.tags.values() for t in values]
+                assert any(t.sentences or t.keywords for t in rows)
+                assert any(not (t.sentences or t.examples or t.keywords) for t in rows)
