@@ -27,6 +27,7 @@ from nlp.workspace import Workspace
 if TYPE_CHECKING:
     from nlp.tagging.suite import TaggerSuite
     from nlp.tagging.table import PassageTagTable, TagBrief
+    from nlp.tagging.types import TextTags
     from nlp.taxonomy import Taxonomy
 
 log = logging.getLogger("wsis.api")
@@ -210,12 +211,8 @@ class TaggingService:
             TaggersUnavailable: no taggers loaded.
             EmptyTextError: a text is blank.
         """
-        suite = self.suite()
-        tagged = suite.tag(list(texts), explain=explain,
-                           batch_size=self.settings.embedding_batch_size)
-        ids = list(ids) if ids is not None else [str(i) for i in range(len(texts))]
         return [{"id": item_id, **tags.to_dict(evidence=explain)}
-                for item_id, tags in zip(ids, tagged)]
+                for item_id, tags in self._tag(texts, ids, explain)]
 
     def tag_json(self, texts: Sequence[str], ids: Sequence[str] | None = None,
                  explain: bool = True) -> bytes:
@@ -226,15 +223,19 @@ class TaggingService:
         Raises:
             TaggersUnavailable, EmptyTextError: see :meth:`tag_texts`.
         """
-        suite = self.suite()
-        tagged = suite.tag(list(texts), explain=explain,
-                           batch_size=self.settings.embedding_batch_size)
-        ids = list(ids) if ids is not None else [str(i) for i in range(len(texts))]
         rows = ",".join(
             "{" + ",".join([f'"id":{json.dumps(item_id, ensure_ascii=False)}',
                             *filter(None, [tags.json_fields(explain)])]) + "}"
-            for item_id, tags in zip(ids, tagged))
+            for item_id, tags in self._tag(texts, ids, explain))
         return b'{"models":' + self._models_json + b',"results":[' + rows.encode() + b"]}"
+
+    def _tag(self, texts: Sequence[str], ids: Sequence[str] | None,
+             explain: bool) -> list[tuple[str, TextTags]]:
+        """``(id, tags)`` per text; ids default to the texts' positions."""
+        tagged = self.suite().tag(list(texts), explain=explain,
+                                  batch_size=self.settings.embedding_batch_size)
+        ids = list(ids) if ids is not None else [str(i) for i in range(len(texts))]
+        return list(zip(ids, tagged))
 
     def passage_table(self, index: VectorIndex) -> PassageTagTable:
         """Scores for every passage of ``index`` (cached until the index or models change).

@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from nlp.config import BUNDLED_MODEL, bundled_model_path
-from nlp.vectors import normalise_rows, pool_spans
+from nlp.vectors import finish_spans, normalise_rows, pool_spans
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -136,11 +136,8 @@ class SentenceTransformerEmbedder:
                 np.asarray(marks["special_tokens_mask"][i][:n], dtype=bool), list(spans[i]))
             span_out.append(vectors)
             cut.extend((i, k) for k in missing)
-        if cut:
-            alone = self.encode([texts[i][slice(*spans[i][k])] for i, k in cut], batch_size)
-            for (i, k), vector in zip(cut, alone):
-                span_out[i][k] = vector
-        return normalise_rows(out), [normalise_rows(v) for v in span_out]
+        return finish_spans(lambda items: self.encode(items, batch_size), texts, spans, out,
+                            span_out, cut)
 
 
 _CACHE: dict[tuple[str, str, Path | None], Embedder] = {}

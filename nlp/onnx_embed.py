@@ -38,7 +38,7 @@ from nlp.onnx_format import (
     model_source,
     read_manifest,
 )
-from nlp.vectors import normalise_rows, pool_spans
+from nlp.vectors import finish_spans, normalise_rows, pool_spans
 
 log = logging.getLogger(__name__)
 _EXPORTING = threading.Lock()
@@ -237,11 +237,8 @@ class OnnxEmbedder:
                     np.asarray(enc.special_tokens_mask, dtype=bool), list(spans[i]))
                 span_out[i] = vectors
                 cut.extend((int(i), k) for k in missing)
-        if cut:
-            alone = self.encode([texts[i][slice(*spans[i][k])] for i, k in cut], batch_size)
-            for (i, k), vector in zip(cut, alone):
-                span_out[i][k] = vector
-        return normalise_rows(out), [normalise_rows(v) for v in span_out]
+        return finish_spans(lambda items: self.encode(items, batch_size), texts, spans, out,
+                            span_out, cut)
 
     def _encode_batch(self, encodings: list[Any]) -> np.ndarray:
         hidden, mask = self._hidden(encodings)

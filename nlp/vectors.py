@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 
 
@@ -41,3 +43,18 @@ def pool_spans(
         else:
             missing.append(k)
     return out, missing
+
+
+def finish_spans(
+    encode: Callable[[list[str]], np.ndarray], texts: Sequence[str],
+    spans: Sequence[Sequence[tuple[int, int]]], text_vectors: np.ndarray,
+    span_vectors: list[np.ndarray], cut: list[tuple[int, int]],
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The last step of an embedder's ``encode_spans``: the ``(text, span)`` pairs its pass
+    did not reach (``cut``, from :func:`pool_spans`) embedded on their own with ``encode``,
+    then every row L2-normalised."""
+    if cut:
+        alone = encode([texts[i][slice(*spans[i][k])] for i, k in cut])
+        for (i, k), vector in zip(cut, alone):
+            span_vectors[i][k] = vector
+    return normalise_rows(text_vectors), [normalise_rows(v) for v in span_vectors]

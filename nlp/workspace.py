@@ -194,16 +194,14 @@ class Workspace:
 
         settings, embedder = self.settings, self.tag_embedder
         taxonomy = self.taxonomy()
-        from nlp.tagging.registry import current_models
+        if build:
+            from nlp.tagging.registry import current_models
 
-        ready = current_models(settings.model_dirs, embedder, taxonomy) if build else None
-        if ready is not None:
-            paths = ready
-        elif build:
-            # Only a missing or outdated model needs training code.
-            from nlp.training.trainers import ensure_models
+            paths = current_models(settings.model_dirs, embedder, taxonomy)
+            if paths is None:  # only a missing or outdated model needs training code
+                from nlp.training.trainers import ensure_models
 
-            paths = ensure_models(settings, embedder, progress=progress)
+                paths = ensure_models(settings, embedder, progress=progress)
         else:
             found = self.saved_tagger_paths()
             missing = sorted(s for s, path in found.items() if path is None)

@@ -73,7 +73,8 @@ SEGMENT_MIN_WORDS = 4
 Segments = tuple[np.ndarray, list[str]]
 
 
-def _whole(text: str, span: tuple[int, int]) -> bool:
+def whole_text(text: str, span: tuple[int, int]) -> bool:
+    """True when ``span`` covers all of ``text`` but surrounding blanks."""
     return text[span[0] : span[1]].strip() == text.strip()
 
 
@@ -115,7 +116,7 @@ def encode_with_segments(
     for own_row, i in enumerate(alone):
         text, rows = texts[i], []
         for a, b in spans_per_text[i]:
-            if _whole(text, (a, b)):
+            if whole_text(text, (a, b)):
                 rows.append(own_row)
             else:
                 rows.append(len(batch))
@@ -140,7 +141,7 @@ def encode_with_segments(
             span_vectors[i] = (spans_per_text[i], span_vecs[r])
     segments: list[Segments] = []
     for text, (spans, vecs) in zip(texts, span_vectors):
-        keep = [k for k, (a, b) in enumerate(spans) if not _whole(text, (a, b))
+        keep = [k for k, (a, b) in enumerate(spans) if not whole_text(text, (a, b))
                 and len(text[a:b].split()) >= SEGMENT_MIN_WORDS]
         segments.append((vecs[keep].astype(np.float32),
                          [text[spans[k][0] : spans[k][1]] for k in keep]))

@@ -13,7 +13,7 @@ taggers have their own encoder, from vectors cached on disk), so nothing is tagg
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
@@ -133,6 +133,9 @@ class PassageTagTable:
 
     stamp: TableStamp
     keys: dict[str, KeyScores]
+    # brief() per (row, limit), made on first ask: the table never changes
+    _briefs: dict[tuple[int, int], dict[str, list[TagBrief]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def score(cls, taggers: Iterable[Tagger], vectors: np.ndarray, texts: Sequence[str],
@@ -152,10 +155,9 @@ class PassageTagTable:
 
         Kept per row once made (the table never changes; every search result asks for its
         passage's tags): the returned lists are shared, read them only."""
-        cache = self.__dict__.setdefault("_briefs", {})
-        found = cache.get((row, limit))
+        found = self._briefs.get((row, limit))
         if found is None:
-            found = cache[(row, limit)] = self._brief(row, limit)
+            found = self._briefs[(row, limit)] = self._brief(row, limit)
         return found
 
     def _brief(self, row: int, limit: int) -> dict[str, list[TagBrief]]:

@@ -12,7 +12,7 @@ import numpy as np
 
 from nlp.errors import ManifestMismatchError, ModelNotFoundError
 from nlp.fsutil import atomic_dir
-from nlp.tagging.evidence import Segments
+from nlp.tagging.evidence import Segments, whole_text
 from nlp.tagging.keywords import KeywordMatcher, action_line_references
 from nlp.tagging.scoring import ScoringLayer
 from nlp.tagging.types import ExampleEvidence, KeywordMatch, LabelScore, SentenceEvidence, TextTags
@@ -57,6 +57,7 @@ class Tagger:
         self._bank32 = np.asarray(self.bank, dtype=np.float32)  # once, not per call
         self.keywords = keywords or {}
         self._matcher = KeywordMatcher(self.keywords)
+        self._name_ranks: dict[tuple[str, ...], np.ndarray] = {}  # see _name_rank
         self._bank_rows: dict[str, np.ndarray] = {}
         labels = np.array([m["label"] for m in self.bank_meta])
         for label in set(labels.tolist()):
@@ -147,7 +148,7 @@ class Tagger:
                 plain = segments is None or not len(segments[i][1])
                 own = []
                 for k, (a, b) in enumerate(spans):
-                    if plain and text[a:b].strip() == text.strip():
+                    if plain and whole_text(text, (a, b)):
                         own.append(i)
                     else:
                         own.append(n + len(span_texts))
@@ -210,10 +211,9 @@ class Tagger:
     def _name_rank(self, labels: Sequence[str]) -> np.ndarray:
         """Each label's rank by id (the tie-break of :func:`score_order`), cached per list."""
         key = tuple(labels)
-        cache = self.__dict__.setdefault("_name_ranks", {})
-        if key not in cache:
-            cache[key] = np.argsort(np.argsort(np.array(labels, dtype=object)))
-        return cache[key]
+        if key not in self._name_ranks:
+            self._name_ranks[key] = np.argsort(np.argsort(np.array(labels, dtype=object)))
+        return self._name_ranks[key]
 
     def _needed(self, key: str, labels: Sequence[str], scores: np.ndarray,
                 thresholds: np.ndarray) -> np.ndarray:
