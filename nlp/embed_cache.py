@@ -1,4 +1,5 @@
-"""Embeddings cached on disk by text hash, one folder per encoder (training texts, passages)."""
+"""Embeddings cached on disk by text hash, one folder per encoder (training texts, passages,
+and the sentences and clauses of passages read in context)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,12 @@ class EmbeddingCache:
     def key(text: str) -> str:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
+    @staticmethod
+    def span_key(text_key: str, span: tuple[int, int]) -> str:
+        """Key of a span read in the context of the text keyed ``text_key``: a vector of the
+        span's tokens in the text's pass, not of the span embedded on its own."""
+        return hashlib.sha256(f"span\0{text_key}\0{span[0]}:{span[1]}".encode()).hexdigest()
+
     def encode(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         keys = [self.key(t) for t in texts]
         missing = list(dict.fromkeys(k for k in keys if k not in self._vectors))
@@ -65,4 +72,29 @@ class EmbeddingCache:
             return np.zeros((0, self.embedder.dimension), np.float32)
         return np.stack([self._vectors[k] for k in keys]).astype(np.float32)
 
-
+    def encode_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
+        batch_size: int = 32,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The embedder's ``encode_spans`` (text vectors and, from the same pass, span
+        vectors), for the texts not cached with all their spans; the text vectors are cached
+        under the same keys :meth:`encode` uses."""
+        dim = int(self.embedder.dimension)
+        keys = [self.key(t) for t in texts]
+        span_keys = [[self.span_key(k, (a, b)) for a, b in s] for k, s in zip(keys, spans)]
+        todo: dict[tuple[str, ...], int] = {}  # one pass per distinct (text, spans)
+        for i, (k, sks) in enumerate(zip(keys, span_keys)):
+            if k not in self._vectors or any(sk not in self._vectors for sk in sks):
+                todo.setdefault((k, *sks), i)
+        if todo:
+            rows = list(todo.values())
+            text_vecs, span_vecs = self.embedder.encode_spans(
+                [texts[i] for i in rows], [list(spans[i]) for i in rows], batch_size)
+            for r, i in enumerate(rows):
+                self._vectors[keys[i]] = text_vecs[r]
+                self._vectors.update(zip(span_keys[i], span_vecs[r]))
+            self._save()
+        out = (np.stack([self._vectors[k] for k in keys]).astype(np.float32) if texts
+               else np.zeros((0, dim), np.float32))
+        return out, [np.stack([self._vectors[k] for k in sks]).astype(np.float32) if sks
+                     else np.zeros((0, dim), np.float32) for sks in span_keys]

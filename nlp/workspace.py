@@ -378,9 +378,19 @@ class Workspace:
             if missing:
                 passages = self.store.passages(missing)
                 metas = self.store.document_metas(missing)
-                vectors = embedder.encode([p.embedding_text for p in passages],
-                                          batch_size=self.settings.embedding_batch_size,
-                                          show_progress=show_progress)
+                texts = [p.embedding_text for p in passages]
+                if (callable(getattr(embedder, "encode_spans", None))
+                        and self.settings.tagging_model_spec == self.settings.embedding_model):
+                    # The taggers read this encoder too: the same pass gives the passages'
+                    # sentence and clause vectors, cached for the passage tag table.
+                    from nlp.tagging.table import passage_segments
+
+                    vectors, _ = passage_segments(
+                        embedder, texts, self.settings.embedding_cache_dir,
+                        self.settings.embedding_batch_size, show_progress)
+                else:
+                    vectors = embedder.encode(texts, batch_size=self.settings.embedding_batch_size,
+                                              show_progress=show_progress)
                 index.add(metas, passages, vectors)
                 embedded = len(passages)
             if changed:

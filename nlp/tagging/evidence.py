@@ -80,7 +80,7 @@ def whole_text(text: str, span: tuple[int, int]) -> bool:
 
 def encode_with_segments(
     embedder: Any, texts: Sequence[str], batch_size: int = 32,
-    encode: Any = None,
+    encode: Any = None, encode_spans: Any = None,
 ) -> tuple[np.ndarray, list[tuple[list[tuple[int, int]], np.ndarray]], list[Segments]]:
     """Embed texts and their sentences and clauses (:func:`evidence_spans`).
 
@@ -101,6 +101,8 @@ def encode_with_segments(
     Args:
         encode: ``encode(texts) -> vectors`` to use instead of ``embedder.encode`` (a cache)
             for what is embedded on its own.
+        encode_spans: the same for ``embedder.encode_spans`` (used only when the embedder has
+            it).
 
     Returns:
         ``(text vectors (n, d), [(spans, span vectors), ...], [segments, ...])``.
@@ -108,6 +110,8 @@ def encode_with_segments(
     split = [_spans(t) for t in texts]
     spans_per_text = [spans for _, spans in split]
     in_context = getattr(embedder, "encode_spans", None)
+    if callable(in_context) and encode_spans is not None:
+        in_context = encode_spans
     pooled = {i for i, (n_sentences, _) in enumerate(split)
               if n_sentences > 1 and callable(in_context)}
     alone = [i for i in range(len(texts)) if i not in pooled]

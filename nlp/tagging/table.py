@@ -2,8 +2,9 @@
 summaries.
 
 :class:`PassageTagTable` holds, per output key, the scores and decisions of every label for
-every passage of an index, computed from the vectors the index already stores (or, when the
-taggers have their own encoder, from vectors cached on disk), so nothing is tagged twice.
+every passage of an index, computed from vectors cached on disk (filled by the index build
+in the same encoder pass when the taggers share the search encoder), so nothing is embedded
+twice and an indexed passage gets the tags ``/v1/tag`` gives its text.
 :func:`summarise_scores` is the one document summary: the API's document reports and
 :func:`nlp.tagging.suite.tag_document` both call it. Scores reach JSON through
 :func:`~nlp.tagging.types.json_score` and labels are listed in
@@ -203,38 +204,68 @@ class _Suite(Protocol):
     taggers: Mapping[str, Tagger]
 
 
-def index_tag_table(suite: _Suite, index: VectorIndex, cache_dir: Path | None,
-                    models_key: str = "", pool_segments: bool = False) -> PassageTagTable:
-    """Score every passage of ``index`` with ``suite``.
+def pools_segments(taggers: Iterable[Tagger]) -> bool:
+    """Whether any layer of ``taggers`` scores a text's sentences and clauses too."""
+    return any(layer.pool for tagger in taggers for layer in tagger.layers.values())
 
-    The index's stored vectors are used when the taggers share its encoder; otherwise (the
-    taggers have their own, fine-tuned encoder) the passages are embedded once more, through an
-    :class:`~nlp.embed_cache.EmbeddingCache` in ``cache_dir`` so a restart or a new index
-    version re-embeds only new passages.
+
+def passage_segments(embedder: Any, texts: Sequence[str], cache_dir: Path | None,
+                     batch_size: int = 32, show_progress: bool = False,
+                     ) -> tuple[np.ndarray, list[Segments]]:
+    """Vectors of passages and of their sentences and clauses, as ``/v1/tag`` embeds them
+    (:func:`~nlp.tagging.evidence.encode_with_segments`: one pass per passage of several
+    sentences), kept in an :class:`~nlp.embed_cache.EmbeddingCache` in ``cache_dir`` so only
+    passages not seen before reach the encoder. :meth:`nlp.workspace.Workspace.update_index`
+    calls it for the passages it indexes when the taggers share the search encoder, so the
+    index gets its vectors and the tag table its segments from the same pass.
+
+    Returns:
+        ``(passage vectors (n, d), segments of each passage)``.
+    """
+    from nlp.embed_cache import EmbeddingCache
+    from nlp.tagging.evidence import encode_with_segments
+
+    cache = EmbeddingCache(cache_dir, embedder)
+    step = 256 if show_progress else max(1, len(texts))
+    starts = range(0, len(texts), step)
+    if show_progress and len(starts) > 1:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc="encode passages", unit=f"{step} passages")
+    vectors, segments = [], []
+    for start in starts:
+        part = list(texts[start : start + step])
+        part_vectors, _, part_segments = encode_with_segments(
+            embedder, part, batch_size, encode=cache.encode, encode_spans=cache.encode_spans)
+        vectors.append(part_vectors)
+        segments += part_segments
+    dim = int(embedder.dimension)
+    return (np.vstack(vectors) if vectors else np.zeros((0, dim), np.float32)), segments
+
+
+def index_tag_table(suite: _Suite, index: VectorIndex, cache_dir: Path | None,
+                    models_key: str = "") -> PassageTagTable:
+    """Score every passage of ``index`` with ``suite``, as ``/v1/tag`` scores its text.
+
+    Each passage is scored on the text the index embeds (markup removed). When the taggers
+    pool sentences and clauses (the shipped ones do), the segments' vectors come from
+    :func:`passage_segments`, which the index build has usually filled already; otherwise the
+    index's stored vectors serve when the taggers share its encoder, and a cache in
+    ``cache_dir`` when they have their own.
 
     Args:
         models_key: identifies the loaded models; part of the table's stamp.
     """
-    texts = [p.text for p in index.passages]
-    # Pooling layers would need every passage's sentences and clauses embedded too: over a
-    # minute for the 127 founding passages on a busy 2-core machine, inside the first search.
-    # Until the index stores segment vectors, indexed passages are scored whole (as before
-    # segment pooling); /v1/tag and `wsis tag` pool.
-    pooled = pool_segments and any(layer.pool for tagger in suite.taggers.values()
-                                   for layer in tagger.layers.values())
+    texts = [p.embedding_text for p in index.passages]
     segments = None
-    if suite.embedder.name == index.embedding_model and not pooled:
+    if pools_segments(suite.taggers.values()):
+        vectors, segments = passage_segments(suite.embedder, texts, cache_dir)
+    elif suite.embedder.name == index.embedding_model:
         vectors = index.vectors
     else:
         from nlp.embed_cache import EmbeddingCache
-        from nlp.tagging.evidence import encode_with_segments
 
-        cache = EmbeddingCache(cache_dir, suite.embedder)
-        if pooled:  # sentences and clauses too, as /v1/tag scores them
-            vectors, _, segments = encode_with_segments(suite.embedder, texts,
-                                                        encode=cache.encode)
-        else:
-            vectors = cache.encode(texts)
+        vectors = EmbeddingCache(cache_dir, suite.embedder).encode(texts)
     return PassageTagTable.score(suite.taggers.values(), vectors, texts,
                                  table_stamp(index, models_key), segments)
 

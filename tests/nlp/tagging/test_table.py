@@ -1,0 +1,116 @@
+"""The passage tag table: indexed passages get the tags ``/v1/tag`` gives their text, from
+sentence and clause vectors the index build cached in its own encoder pass."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nlp.embed import HashEmbedder
+from nlp.embed_cache import EmbeddingCache
+from nlp.tagging.suite import TaggerSuite
+from nlp.tagging.table import index_tag_table
+from nlp.workspace import Workspace
+
+DOCUMENT = """# Connecting schools
+
+Governments commit to connecting every rural school and clinic to broadband by 2030.
+Community networks and spectrum sharing will lower the cost of access for households.
+
+We will train teachers in digital skills, protect children online through national child
+online protection strategies, and publish open data on connectivity gaps every year.
+"""
+
+
+class SpanEmbedder:
+    """A hashing embedder with an ``encode_spans`` that counts its passes; a span read in
+    context gets a vector unlike the span embedded alone (its text's words mixed in)."""
+
+    def __init__(self, dimension: int = 256) -> None:
+        self.inner = HashEmbedder(dimension)
+        self.name, self.dimension = self.inner.name, self.inner.dimension
+        self.encoded: list[str] = []
+        self.in_context: list[str] = []
+
+    def encode(self, texts, batch_size=32, show_progress=False):
+        self.encoded.extend(texts)
+        return self.inner.encode(list(texts))
+
+    def encode_spans(self, texts, spans, batch_size=32):
+        self.in_context.extend(texts)
+        return self.inner.encode(list(texts)), [
+            self.inner.encode([f"{t[a:b]} {t[a:b]} {t}" for a, b in s]) for t, s in zip(texts, spans)]
+
+
+def pooling_suite(paths, embedder, taxonomy) -> TaggerSuite:
+    suite = TaggerSuite.load(paths, embedder, taxonomy)
+    for tagger in suite.taggers.values():
+        for layer in tagger.layers.values():
+            layer.pool = True
+    return suite
+
+
+def test_embedding_cache_keeps_span_vectors_read_in_context(tmp_path) -> None:
+    embedder = SpanEmbedder(64)
+    texts = ["Connect every school. Train every teacher.", "Protect children online."]
+    spans = [[(0, 21), (22, 42)], []]
+    cache = EmbeddingCache(tmp_path, embedder)
+    vectors, span_vectors = cache.encode_spans(texts, spans)
+    assert embedder.in_context == texts and len(span_vectors[0]) == 2
+    assert span_vectors[1].shape == (0, 64)
+    # a new cache on the same folder answers from disk: no encoder pass at all
+    again = EmbeddingCache(tmp_path, embedder)
+    vectors2, span_vectors2 = again.encode_spans(texts, spans)
+    assert embedder.in_context == texts
+    np.testing.assert_array_equal(vectors, vectors2)
+    np.testing.assert_array_equal(span_vectors[0], span_vectors2[0])
+    # the text vectors serve plain encode calls; a span alone is not its in-context vector
+    np.testing.assert_array_equal(again.encode(texts), vectors)
+    assert embedder.encoded == []
+    alone = again.encode([texts[0][0:21]])
+    assert embedder.encoded == [texts[0][0:21]]
+    assert not np.allclose(alone[0], span_vectors[0][0])
+    # another span of a cached text needs a pass
+    again.encode_spans(texts[:1], [[(0, 21)], ])
+    assert embedder.in_context == texts
+    again.encode_spans(texts[:1], [[(6, 21)]])
+    assert embedder.in_context == [*texts, texts[0]]
+
+
+def test_indexed_passages_get_the_tags_tag_gives_their_text(
+        settings, zero_shot_paths, plain_taxonomy) -> None:
+    embedder = SpanEmbedder()
+    ws = Workspace(settings, embedder=embedder)
+    ws.ingest_bytes(DOCUMENT.encode(), "schools.md")
+    index = ws.index()
+    texts = [p.embedding_text for p in index.passages]
+    assert texts and any("#" in p.text for p in index.passages)  # markup removed for tagging
+    # the index build read every passage of several sentences in one pass, spans included
+    assert embedder.in_context and set(embedder.in_context) <= set(texts)
+    suite = pooling_suite(zero_shot_paths, embedder, plain_taxonomy)
+    passes = (len(embedder.encoded), len(embedder.in_context))
+    table = index_tag_table(suite, index, settings.embedding_cache_dir)
+    assert (len(embedder.encoded), len(embedder.in_context)) == passes  # nothing re-embedded
+    tagged = suite.tag(texts)
+    for row, tags in enumerate(tagged):
+        for key, scores in table.keys.items():
+            by_label = {t.label: t for t in tags.tags[key]}
+            assert [by_label[lab].predicted for lab in scores.labels] == \
+                scores.predicted[row].tolist(), key
+            np.testing.assert_allclose([by_label[lab].score for lab in scores.labels],
+                                       scores.scores[row], atol=1e-6)
+
+
+def test_pooled_table_differs_from_scoring_passages_whole(
+        settings, zero_shot_paths, plain_taxonomy) -> None:
+    embedder = SpanEmbedder()
+    ws = Workspace(settings, embedder=embedder)
+    ws.ingest_bytes(DOCUMENT.encode(), "schools.md")
+    index = ws.index()
+    whole = TaggerSuite.load(zero_shot_paths, embedder, plain_taxonomy)
+    pooled = pooling_suite(zero_shot_paths, embedder, plain_taxonomy)
+    plain_table = index_tag_table(whole, index, settings.embedding_cache_dir)
+    pooled_table = index_tag_table(pooled, index, settings.embedding_cache_dir)
+    a = plain_table.keys["action_lines"].scores
+    b = pooled_table.keys["action_lines"].scores
+    assert a.shape == b.shape and (b >= a - 1e-6).all() and (b > a + 1e-6).any()
+
