@@ -253,7 +253,7 @@ class TaggingService:
         with self._lock:
             if self._table is None or self._table.stamp != stamp:
                 self._table = index_tag_table(suite, index, self.settings.embedding_cache_dir,
-                                              self._models_key)
+                                              self._models_key, self.settings.tag_table_dir)
             return self._table
 
     def passage_tags(self, index: VectorIndex, passages: Sequence[Passage],

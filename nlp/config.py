@@ -140,6 +140,11 @@ class Settings(BaseSettings):
         return self.home / "cache" / "embeddings"
 
     @property
+    def tag_table_dir(self) -> Path:
+        """The live index's passage tag table, kept so a restart does not re-score it."""
+        return self.home / "cache" / "tag-table"
+
+    @property
     def texts_cache_dir(self) -> Path:
         """Example texts and taxonomy labels read from the data and taxonomy files, kept between
         processes as JSON, each checked against the files it was read from."""

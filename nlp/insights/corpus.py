@@ -179,5 +179,6 @@ def workspace_view(workspace: Workspace, build: bool = True) -> CorpusView:
     workspace.ensure_ready()
     index = workspace.index()
     suite = workspace.taggers(build=build)
-    table = index_tag_table(suite, index, workspace.settings.embedding_cache_dir)
+    table = index_tag_table(suite, index, workspace.settings.embedding_cache_dir,
+                            table_dir=workspace.settings.tag_table_dir)
     return CorpusView(index, table, workspace.taxonomy())

@@ -13,6 +13,8 @@ twice and an indexed passage gets the tags ``/v1/tag`` gives its text.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -244,7 +246,7 @@ def passage_segments(embedder: Any, texts: Sequence[str], cache_dir: Path | None
 
 
 def index_tag_table(suite: _Suite, index: VectorIndex, cache_dir: Path | None,
-                    models_key: str = "") -> PassageTagTable:
+                    models_key: str = "", table_dir: Path | None = None) -> PassageTagTable:
     """Score every passage of ``index`` with ``suite``, as ``/v1/tag`` scores its text.
 
     Each passage is scored on the text the index embeds (markup removed). When the taggers
@@ -255,8 +257,16 @@ def index_tag_table(suite: _Suite, index: VectorIndex, cache_dir: Path | None,
 
     Args:
         models_key: identifies the loaded models; part of the table's stamp.
+        table_dir: where the last table is kept (:func:`save_table`): it is read back when
+            it was scored for these passages, texts and models, instead of scoring again.
     """
     texts = [p.embedding_text for p in index.passages]
+    stamp = table_stamp(index, models_key)
+    key = table_key(suite, index.embedding_model, [p.id for p in index.passages], texts)
+    if table_dir is not None:
+        kept = load_table(table_dir, key, stamp)
+        if kept is not None:
+            return kept
     segments = None
     if pools_segments(suite.taggers.values()):
         vectors, segments = passage_segments(suite.embedder, texts, cache_dir)
@@ -266,8 +276,61 @@ def index_tag_table(suite: _Suite, index: VectorIndex, cache_dir: Path | None,
         from nlp.embed_cache import EmbeddingCache
 
         vectors = EmbeddingCache(cache_dir, suite.embedder).encode(texts)
-    return PassageTagTable.score(suite.taggers.values(), vectors, texts,
-                                 table_stamp(index, models_key), segments)
+    table = PassageTagTable.score(suite.taggers.values(), vectors, texts, stamp, segments)
+    if table_dir is not None:
+        save_table(table, key, table_dir)
+    return table
+
+
+# What a kept table's scores depend on besides the passages and the models' manifests: bump
+# when the way passages are scored changes.
+TABLE_FORMAT = 2  # 2: passages pooled over their sentences and clauses
+
+
+def table_key(suite: _Suite, encoder: str, passage_ids: Sequence[str],
+              texts: Sequence[str]) -> str:
+    """SHA-256 over the table format, the taggers' manifests, the encoder and every passage
+    id and text: a kept table with this key holds exactly what scoring would give."""
+    digest = hashlib.sha256(f"{TABLE_FORMAT}\0{encoder}\0{suite.embedder.name}\0".encode())
+    for scheme, tagger in sorted(suite.taggers.items()):
+        digest.update(scheme.encode() + b"\0")
+        digest.update(json.dumps(tagger.manifest, sort_keys=True, default=str).encode() + b"\0")
+    for pid, text in zip(passage_ids, texts):
+        digest.update(pid.encode() + b"\0" + text.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def save_table(table: PassageTagTable, key: str, folder: Path) -> None:
+    """Write ``table`` to ``folder`` (replaced whole, :func:`nlp.fsutil.atomic_dir`): a
+    manifest with ``key`` and the labels of every output key, and the arrays as ``.npy``."""
+    from nlp.fsutil import atomic_dir
+
+    with atomic_dir(folder) as tmp:
+        for n, ks in enumerate(table.keys.values()):
+            np.save(tmp / f"{n}-scores.npy", ks.scores, allow_pickle=False)
+            np.save(tmp / f"{n}-predicted.npy", ks.predicted, allow_pickle=False)
+        (tmp / "manifest.json").write_text(json.dumps({
+            "format": TABLE_FORMAT, "key": key,
+            "keys": [[name, list(ks.labels)] for name, ks in table.keys.items()]}))
+
+
+def load_table(folder: Path, key: str, stamp: TableStamp) -> PassageTagTable | None:
+    """The table kept in ``folder`` when it was saved under ``key`` (else ``None``: missing,
+    another corpus or models, or unreadable)."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        if manifest.get("key") != key or manifest.get("format") != TABLE_FORMAT:
+            return None
+        keys = {}
+        for n, (name, labels) in enumerate(manifest["keys"]):
+            scores = np.load(folder / f"{n}-scores.npy", allow_pickle=False)
+            predicted = np.load(folder / f"{n}-predicted.npy", allow_pickle=False)
+            if scores.shape != predicted.shape or scores.shape != (stamp[1], len(labels)):
+                return None
+            keys[name] = KeyScores.of(labels, scores, predicted)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return PassageTagTable(stamp, keys)
 
 
 def table_stamp(index: VectorIndex, models_key: str = "") -> TableStamp:

@@ -114,3 +114,45 @@ def test_pooled_table_differs_from_scoring_passages_whole(
     b = pooled_table.keys["action_lines"].scores
     assert a.shape == b.shape and (b >= a - 1e-6).all() and (b > a + 1e-6).any()
 
+
+
+def test_a_kept_table_is_read_back_only_for_the_same_passages_and_models(
+        settings, zero_shot_paths, plain_taxonomy, monkeypatch) -> None:
+    from nlp.tagging.table import PassageTagTable
+
+    embedder = SpanEmbedder()
+    ws = Workspace(settings, embedder=embedder)
+    ws.ingest_bytes(DOCUMENT.encode(), "schools.md")
+    index = ws.index()
+    suite = pooling_suite(zero_shot_paths, embedder, plain_taxonomy)
+    folder = settings.tag_table_dir
+    first = index_tag_table(suite, index, settings.embedding_cache_dir, "m1", folder)
+    assert (folder / "manifest.json").is_file()
+
+    scored: list[int] = []
+    real_score = PassageTagTable.score.__func__
+
+    def counting(cls, *args, **kwargs):
+        scored.append(1)
+        return real_score(cls, *args, **kwargs)
+
+    monkeypatch.setattr(PassageTagTable, "score", classmethod(counting))
+    kept = index_tag_table(suite, index, settings.embedding_cache_dir, "m1", folder)
+    assert scored == [] and kept.stamp == first.stamp
+    for name, ks in first.keys.items():
+        assert kept.keys[name].labels == ks.labels
+        np.testing.assert_array_equal(kept.keys[name].scores, ks.scores)
+        np.testing.assert_array_equal(kept.keys[name].predicted, ks.predicted)
+    # other models (a changed manifest) or more passages: scored again, and kept anew
+    other = pooling_suite(zero_shot_paths, embedder, plain_taxonomy)
+    other.taggers["sdgs"].manifest = {**other.taggers["sdgs"].manifest, "created": "later"}
+    index_tag_table(other, index, settings.embedding_cache_dir, "m2", folder)
+    assert scored == [1]
+    ws.ingest_bytes(b"Affordable broadband for every rural household by 2030.", "more.txt")
+    bigger = index_tag_table(other, ws.index(), settings.embedding_cache_dir, "m2", folder)
+    assert scored == [1, 1] and len(bigger.keys["sdgs"].scores) == len(ws.index())
+    # a damaged table is scored again, not trusted
+    (folder / "0-scores.npy").write_bytes(b"not an array")
+    again = index_tag_table(other, ws.index(), settings.embedding_cache_dir, "m2", folder)
+    assert scored == [1, 1, 1]
+    np.testing.assert_array_equal(again.keys["sdgs"].scores, bigger.keys["sdgs"].scores)
