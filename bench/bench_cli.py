@@ -52,8 +52,9 @@ _PROBE = (
 )
 
 # The runs cli.md shows, in this order: issue 10's torch -> ONNX change (measured under loads of
-# 8-16), then the start-up work on a quiet machine (the code before it, run at the same time).
-REPORT_LABELS = ("before", "after", "before-startup", "after-startup", "final")
+# 8-16), then the start-up work on a quiet machine (the code before it, run at the same time),
+# then the same code on the faster host of the next session (see cli-notes.md).
+REPORT_LABELS = ("before", "after", "before-startup", "after-startup", "final", "final-host2")
 NOTES = RESULTS / "cli-notes.md"
 
 # (row name, wsis arguments, extra environment)
