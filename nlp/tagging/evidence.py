@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -71,6 +72,23 @@ SEGMENT_MIN_WORDS = 4
 # A text's segments: ``(vectors (k, d), texts)`` of its sentences and clauses, each embedded
 # on its own; the whole text is not among them.
 Segments = tuple[np.ndarray, list[str]]
+
+
+@dataclass(frozen=True)
+class SegmentRows:
+    """Segments that are rows of the matrix being scored (evidence scores every sentence and
+    clause anyway, so pooling reads their rows instead of scoring them twice): row
+    ``rows[m]`` is a segment of the text in row ``owner[m]``."""
+
+    owner: np.ndarray  # int64
+    rows: np.ndarray  # int64
+
+
+def segment_keep(text: str, spans: Sequence[tuple[int, int]]) -> list[int]:
+    """Which of a text's spans are segments: not the whole text, at least
+    :data:`SEGMENT_MIN_WORDS` words."""
+    return [k for k, (a, b) in enumerate(spans) if not whole_text(text, (a, b))
+            and len(text[a:b].split()) >= SEGMENT_MIN_WORDS]
 
 
 def whole_text(text: str, span: tuple[int, int]) -> bool:
@@ -145,8 +163,7 @@ def encode_with_segments(
             span_vectors[i] = (spans_per_text[i], span_vecs[r])
     segments: list[Segments] = []
     for text, (spans, vecs) in zip(texts, span_vectors):
-        keep = [k for k, (a, b) in enumerate(spans) if not whole_text(text, (a, b))
-                and len(text[a:b].split()) >= SEGMENT_MIN_WORDS]
+        keep = segment_keep(text, spans)
         segments.append((vecs[keep].astype(np.float32),
                          [text[spans[k][0] : spans[k][1]] for k in keep]))
     return vectors, span_vectors, segments

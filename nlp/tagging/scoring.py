@@ -103,11 +103,22 @@ def _strip_accents(text: str) -> str:
         return "".join([c for c in normalized if not unicodedata.combining(c)])
 
 
+_ANALYZED: dict[str, list[str]] = {}  # text -> its n-grams: every lexical head reads them
+_ANALYZED_MAX = 4096  # texts kept (a batch of passages and their sentences and clauses)
+
+
 def _analyze(text: str) -> list[str]:
     """Word 1- and 2-grams of ``text`` as :func:`lexical_settings` makes them (lower case,
-    accents stripped, tokens of two or more word characters)."""
-    tokens = _TOKEN.findall(_strip_accents(text.lower()))
-    return tokens + [" ".join(tokens[i : i + 2]) for i in range(len(tokens) - 1)]
+    accents stripped, tokens of two or more word characters); kept for the next layer that
+    scores the same text (read them only)."""
+    found = _ANALYZED.get(text)
+    if found is None:
+        tokens = _TOKEN.findall(_strip_accents(text.lower()))
+        found = tokens + [" ".join(tokens[i : i + 2]) for i in range(len(tokens) - 1)]
+        if len(_ANALYZED) >= _ANALYZED_MAX:
+            _ANALYZED.clear()
+        _ANALYZED[text] = found
+    return found
 
 
 def lexical_settings() -> dict[str, Any]:
@@ -313,6 +324,36 @@ class ScoringLayer:
         )
 
 
+def top_k(sims: np.ndarray, k: int, block: int = 64) -> np.ndarray:
+    """Column indices of the ``k`` largest values of each row of ``sims``, largest first;
+    of equal values the lower column comes first, so the choice among duplicate examples at
+    the ``k``-th place never depends on the selection algorithm.
+
+    Only the values at or above a lower bound of each row's ``k``-th largest are sorted: for
+    a wide matrix (a 9,000-example bank) the bound is the ``k``-th largest of the rows' block
+    maxima, which leaves a few dozen candidates (~5x faster than ``argpartition``)."""
+    n, m = sims.shape
+    if k >= m:
+        return np.argsort(-sims, axis=1, kind="stable")
+    blocks = m // block
+    if blocks >= 4 * k:
+        # (a bound for the whole row: a tail past the last full block only adds values)
+        maxima = sims[:, : blocks * block].reshape(n, blocks, block).max(axis=2)
+        bound = np.partition(maxima, blocks - k, axis=1)[:, blocks - k]
+    else:
+        bound = np.partition(sims, m - k, axis=1)[:, m - k]
+    rows, cols = np.nonzero(sims >= bound[:, None])  # columns ascending within a row
+    counts = np.bincount(rows, minlength=n)
+    slot = np.arange(len(rows)) - (np.cumsum(counts) - counts)[rows]
+    width = int(counts.max())
+    cand = np.zeros((n, width), np.int64)
+    cand_sims = np.full((n, width), -np.inf, sims.dtype)
+    cand[rows, slot] = cols
+    cand_sims[rows, slot] = sims[rows, cols]
+    order = np.argsort(-cand_sims, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(cand, order, axis=1)
+
+
 def knn_vote(vectors: np.ndarray, bank: np.ndarray, bank_labels: np.ndarray,
              k: int = KNN_K, temperature: float = KNN_TEMPERATURE) -> np.ndarray:
     """``log(floor + vote)``: similarity-weighted share of each label among the k nearest."""
@@ -321,7 +362,7 @@ def knn_vote(vectors: np.ndarray, bank: np.ndarray, bank_labels: np.ndarray,
         return np.full((len(vectors), n_labels), np.log(KNN_FLOOR))
     k = min(k, len(bank))
     sims = vectors @ bank.T
-    idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    idx = top_k(sims, k)
     near = np.take_along_axis(sims, idx, axis=1)
     weights = np.exp(temperature * (near - 1.0))
     weights /= weights.sum(axis=1, keepdims=True)

@@ -12,7 +12,7 @@ import numpy as np
 
 from nlp.errors import ManifestMismatchError, ModelNotFoundError
 from nlp.fsutil import atomic_dir
-from nlp.tagging.evidence import Segments, whole_text
+from nlp.tagging.evidence import SegmentRows, Segments, segment_keep, whole_text
 from nlp.tagging.keywords import KeywordMatcher, action_line_references
 from nlp.tagging.scoring import ScoringLayer
 from nlp.tagging.types import ExampleEvidence, KeywordMatch, LabelScore, SentenceEvidence, TextTags
@@ -58,6 +58,7 @@ class Tagger:
         self.keywords = keywords or {}
         self._matcher = KeywordMatcher(self.keywords)
         self._name_ranks: dict[tuple[str, ...], np.ndarray] = {}  # see _name_rank
+        self._snippets: dict[int, str] = {}  # bank row -> snippet, looked up once
         self._bank_rows: dict[str, np.ndarray] = {}
         labels = np.array([m["label"] for m in self.bank_meta])
         for label in set(labels.tolist()):
@@ -66,26 +67,35 @@ class Tagger:
     # --- scoring --------------------------------------------------------------------------
     def score_vectors(
         self, vectors: np.ndarray, texts: Sequence[str],
-        segments: Sequence[Segments] | None = None,
+        segments: Sequence[Segments] | SegmentRows | None = None,
     ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
         """``{key: (labels, scores (n, L), predicted (n, L) bool)}`` for embedded texts."""
         raise NotImplementedError
 
     @staticmethod
     def layer_proba(layer: ScoringLayer, vectors: np.ndarray, texts: Sequence[str],
-                    segments: Sequence[Segments] | None = None) -> np.ndarray:
+                    segments: Sequence[Segments] | SegmentRows | None = None) -> np.ndarray:
         """The layer's calibrated scores; a pooling layer (``layer.pool``) averages each text's
         score with the best of its own and its segments' scores, so a passage that serves one
         line in one clause and another line in the next scores well on both."""
         proba = layer.proba(vectors, texts)
-        if not layer.pool or not segments or not len(proba):
+        if not layer.pool or segments is None or not len(proba):
             return proba
-        owner = np.concatenate([np.full(len(seg_texts), i) for i, (_, seg_texts)
-                                in enumerate(segments)]).astype(np.int64)
-        if not len(owner):
-            return proba
-        seg_vectors = np.vstack([v for v, seg_texts in segments if len(seg_texts)])
-        seg_proba = layer.proba(seg_vectors, [s for _, seg_texts in segments for s in seg_texts])
+        if isinstance(segments, SegmentRows):
+            owner = segments.owner
+            if not len(owner):
+                return proba
+            seg_proba = proba[segments.rows]
+        else:
+            if not segments:
+                return proba
+            owner = np.concatenate([np.full(len(seg_texts), i) for i, (_, seg_texts)
+                                    in enumerate(segments)]).astype(np.int64)
+            if not len(owner):
+                return proba
+            seg_vectors = np.vstack([v for v, seg_texts in segments if len(seg_texts)])
+            seg_proba = layer.proba(seg_vectors,
+                                    [s for _, seg_texts in segments for s in seg_texts])
         best = np.full_like(proba, -1.0)
         np.maximum.at(best, owner, seg_proba)
         has = np.zeros(len(proba), bool)
@@ -156,11 +166,9 @@ class Tagger:
                         extra.append(span_vecs[k])
                 span_rows.append(own)
             rows = np.vstack([vectors, *extra]) if extra else vectors
-            row_segments = None
-            if segments is not None:
-                empty = (np.zeros((0, rows.shape[1]), np.float32), [])
-                row_segments = [*segments, *[empty] * len(span_texts)]
-            scored_all = self.score_vectors(rows, [*texts, *span_texts], row_segments)
+            scored_all = self.score_vectors(rows, [*texts, *span_texts],
+                                            _segment_rows(texts, sentence_vectors, span_rows,
+                                                          segments, rows.shape))
             scored = {key: (labs, sc[:n], pr[:n]) for key, (labs, sc, pr) in scored_all.items()}
             sentence_scores = [
                 {key: (labs, sc[own], pr[own]) for key, (labs, sc, pr) in scored_all.items()}
@@ -256,8 +264,13 @@ class Tagger:
         )
 
     def _example_snippet(self, row: int) -> str:
-        """Third-party example texts are not stored in models: ask the injected lookup."""
-        return self.snippets(self.bank_meta[row]["id"]) if self.snippets is not None else ""
+        """Third-party example texts are not stored in models: ask the injected lookup (once
+        per example)."""
+        found = self._snippets.get(row)
+        if found is None:
+            found = self.snippets(self.bank_meta[row]["id"]) if self.snippets is not None else ""
+            self._snippets[row] = found
+        return found
 
     # --- persistence ----------------------------------------------------------------------
     def save(self, path: Path, extra_manifest: dict[str, Any] | None = None) -> Path:
@@ -349,6 +362,27 @@ def _strongest_disjoint(spans: Sequence[tuple[int, int]], scores: np.ndarray,
     return chosen
 
 
+def _segment_rows(
+    texts: Sequence[str], sentence_vectors: list[tuple[list[tuple[int, int]], np.ndarray]],
+    span_rows: list[list[int]], segments: Sequence[Segments] | None, shape: tuple[int, ...],
+) -> SegmentRows | list[Segments] | None:
+    """The texts' segments as rows of the evidence matrix of ``shape`` (text rows, then span
+    rows): each segment is one of its text's spans, already a row. Segments that are not the
+    texts' spans (another caller's) are passed on as vectors, with none for the span rows."""
+    if segments is None:
+        return None
+    owner: list[int] = []
+    rows: list[int] = []
+    for i, (text, (spans, _)) in enumerate(zip(texts, sentence_vectors)):
+        keep = segment_keep(text, spans)
+        if [text[spans[k][0] : spans[k][1]] for k in keep] != list(segments[i][1]):
+            empty: Segments = (np.zeros((0, shape[1]), np.float32), [])
+            return [*segments, *[empty] * (shape[0] - len(texts))]
+        owner += [i] * len(keep)
+        rows += [span_rows[i][k] for k in keep]
+    return SegmentRows(np.asarray(owner, np.int64), np.asarray(rows, np.int64))
+
+
 def _hierarchy_max(
     parent_labels: list[str],
     parent_scores: np.ndarray,
@@ -387,7 +421,7 @@ class ActionLineTagger(Tagger):
 
     def score_vectors(
         self, vectors: np.ndarray, texts: Sequence[str],
-        segments: Sequence[Segments] | None = None,
+        segments: Sequence[Segments] | SegmentRows | None = None,
     ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
         layer = self.layers["action_lines"]
         proba = self.layer_proba(layer, vectors, texts, segments)
@@ -435,7 +469,7 @@ class SdgTagger(Tagger):
 
     def score_vectors(
         self, vectors: np.ndarray, texts: Sequence[str],
-        segments: Sequence[Segments] | None = None,
+        segments: Sequence[Segments] | SegmentRows | None = None,
     ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
         goals = self.layers["sdgs"]
         g_proba = self.layer_proba(goals, vectors, texts, segments)
@@ -473,7 +507,7 @@ class GdcTagger(Tagger):
 
     def score_vectors(
         self, vectors: np.ndarray, texts: Sequence[str],
-        segments: Sequence[Segments] | None = None,
+        segments: Sequence[Segments] | SegmentRows | None = None,
     ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
         obj, sec, com = (self.layers[k] for k in self.keys[:3])
         parent_of: dict[str, str] = self.manifest.get("parents", {})

@@ -122,3 +122,39 @@ def test_passages_are_encoded_once_and_one_sentence_texts_embed_their_clauses_al
     np.testing.assert_allclose(np.linalg.norm(spans[0][1], axis=1), 0.5, atol=1e-5)
     assert len(segments[0][1]) >= 2 and all(s in passage for s in segments[0][1])
     np.testing.assert_allclose(vectors[1], embedder.inner.encode([sentence])[0], atol=1e-6)
+
+
+def test_top_k_is_the_k_largest_largest_first_ties_to_the_lower_column() -> None:
+    from nlp.tagging.scoring import top_k
+
+    rng = np.random.default_rng(3)
+    for n, m, k in [(7, 5000, 15), (5, 100, 15), (4, 12, 15), (6, 640, 3)]:
+        # rounded values: many exact ties, also at the k-th place
+        sims = np.round(rng.standard_normal((n, m)), 1).astype(np.float32)
+        sims[:, m // 2] = sims[:, 1]  # duplicate examples
+        want = np.argsort(-sims, axis=1, kind="stable")[:, : min(k, m)]
+        np.testing.assert_array_equal(top_k(sims, k), want)
+
+
+def test_evidence_pools_the_same_segments_as_scores_alone(zero_shot_suite) -> None:
+    import copy
+
+    suite = copy.deepcopy(zero_shot_suite)
+    for tagger in suite.taggers.values():
+        for layer in tagger.layers.values():
+            layer.pool = True
+    texts = [LONG, ("Universal connectivity for every school. Teachers need digital skills "
+                    "to teach online. Children must be protected online."), "Cybersecurity."]
+    plain = suite.tag(texts)
+    explained = suite.tag(texts, explain=True)
+    for a, b in zip(plain, explained):
+        for key in a.tags:  # (the order of near-equal scores may differ in the last bits)
+            mine = {t.label: t for t in b.tags[key]}
+            assert [t.predicted for t in a.tags[key]] == [mine[t.label].predicted
+                                                          for t in a.tags[key]]
+            np.testing.assert_allclose([t.score for t in a.tags[key]],
+                                       [mine[t.label].score for t in a.tags[key]], atol=1e-6)
+    # pooling changed something, so the comparison above tested it
+    unpooled = zero_shot_suite.tag(texts)
+    assert any(abs(t.score - u.score) > 1e-6 for r, q in zip(plain, unpooled)
+               for t, u in zip(r.tags["action_lines"], q.tags["action_lines"]))
