@@ -6,7 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ class EmbeddingCache:
         self.embedder = embedder
         self.dir = None
         self._vectors: dict[str, np.ndarray] = {}
+        self._held = 0  # > 0: inside hold(), saves wait for its end
+        self._dirty = False
         if root is not None:
             slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{embedder.name}-{embedder.dimension}")
             self.dir = Path(root) / slug
@@ -38,11 +41,27 @@ class EmbeddingCache:
         if len(keys) == len(vectors):
             self._vectors = dict(zip(keys, vectors))
 
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Save once when the block ends, not after every call inside it (the folder is
+        rewritten whole on each save: a corpus indexed in chunks would rewrite it per chunk)."""
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+            if not self._held and self._dirty:
+                self._save()
+
     def _save(self) -> None:
         """Replace the folder as a whole (:func:`nlp.fsutil.atomic_dir`): the keys and the
         vectors always come from the same save, even with another process saving at once."""
         if self.dir is None:
             return
+        if self._held:
+            self._dirty = True
+            return
+        self._dirty = False
         keys = list(self._vectors)
         matrix = np.stack([self._vectors[k] for k in keys]).astype(np.float32)
         with atomic_dir(self.dir) as tmp:

@@ -235,12 +235,14 @@ def passage_segments(embedder: Any, texts: Sequence[str], cache_dir: Path | None
 
         starts = tqdm(starts, desc="encode passages", unit=f"{step} passages")
     vectors, segments = [], []
-    for start in starts:
-        part = list(texts[start : start + step])
-        part_vectors, _, part_segments = encode_with_segments(
-            embedder, part, batch_size, encode=cache.encode, encode_spans=cache.encode_spans)
-        vectors.append(part_vectors)
-        segments += part_segments
+    with cache.hold():
+        for start in starts:
+            part = list(texts[start : start + step])
+            part_vectors, _, part_segments = encode_with_segments(
+                embedder, part, batch_size, encode=cache.encode,
+                encode_spans=cache.encode_spans)
+            vectors.append(part_vectors)
+            segments += part_segments
     dim = int(embedder.dimension)
     return (np.vstack(vectors) if vectors else np.zeros((0, dim), np.float32)), segments
 

@@ -156,3 +156,25 @@ def test_a_kept_table_is_read_back_only_for_the_same_passages_and_models(
     again = index_tag_table(other, ws.index(), settings.embedding_cache_dir, "m2", folder)
     assert scored == [1, 1, 1]
     np.testing.assert_array_equal(again.keys["sdgs"].scores, bigger.keys["sdgs"].scores)
+
+
+def test_embedding_cache_hold_saves_once_at_the_end(tmp_path, monkeypatch) -> None:
+    embedder = SpanEmbedder(64)
+    cache = EmbeddingCache(tmp_path, embedder)
+    saves: list[int] = []
+    real_save = EmbeddingCache._save
+
+    def counting(self):
+        if not self._held:
+            saves.append(len(self._vectors))
+        real_save(self)
+
+    monkeypatch.setattr(EmbeddingCache, "_save", counting)
+    with cache.hold():
+        cache.encode(["one text"])
+        cache.encode_spans(["Two texts. Here."], [[(0, 10)]])
+        assert saves == [] and not cache.dir.exists()
+    assert saves == [3]
+    reread = EmbeddingCache(tmp_path, embedder)
+    np.testing.assert_array_equal(reread.encode(["one text"]), cache.encode(["one text"]))
+    assert embedder.encoded == ["one text"]  # the second cache read it from disk
