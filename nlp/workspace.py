@@ -212,6 +212,20 @@ class Workspace:
             paths = {s: path for s, path in found.items() if path is not None}
         return TaggerSuite.load(paths, embedder, taxonomy, self.example_snippets())
 
+    def keep_tag_table(self) -> bool:
+        """Score the live index's passages with the taggers and keep the table on disk
+        (:func:`nlp.tagging.table.index_tag_table`), so a server started on this home reads it
+        instead of scoring before its first search. Only when the saved taggers are current:
+        otherwise the server trains first and scores then. Returns whether a table is kept."""
+        from nlp.tagging.registry import current_models
+        from nlp.tagging.table import index_tag_table
+
+        if current_models(self.settings.model_dirs, self.tag_embedder, self.taxonomy()) is None:
+            return False
+        index_tag_table(self.taggers(), self.index(), self.settings.embedding_cache_dir,
+                        table_dir=self.settings.tag_table_dir)
+        return True
+
     def example_snippets(self) -> Callable[[str], str]:
         """Looks up a labelled example's text by id in this workspace's data directory (the
         taggers cite third-party examples by id only)."""

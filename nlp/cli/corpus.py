@@ -56,6 +56,8 @@ def index(
         update = ws.update_index(rebuild=True, show_progress=not as_json)
     else:
         update = ws.ensure_ready(corpus, show_progress=not as_json)
+    if update.changed:
+        ws.keep_tag_table()  # the server's first search then reads the passages' tags
     if as_json:
         emit(update.to_dict())
     else:

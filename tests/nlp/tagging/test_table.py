@@ -178,3 +178,31 @@ def test_embedding_cache_hold_saves_once_at_the_end(tmp_path, monkeypatch) -> No
     reread = EmbeddingCache(tmp_path, embedder)
     np.testing.assert_array_equal(reread.encode(["one text"]), cache.encode(["one text"]))
     assert embedder.encoded == ["one text"]  # the second cache read it from disk
+
+
+def test_keep_tag_table_scores_the_index_only_with_current_models(
+        tmp_path, zero_shot_paths) -> None:
+    import shutil
+
+    from nlp.config import Settings
+    from nlp.tagging.table import load_table, table_key, table_stamp
+
+    settings = Settings(home=tmp_path / "home", models_dir=tmp_path / "models",
+                        embedding_model="hash:256", data_dir=tmp_path / "no-data")
+    ws = Workspace(settings)
+    ws.ingest_bytes(DOCUMENT.encode(), "schools.md")
+    assert ws.keep_tag_table() is False  # no models: the server trains, then scores
+    assert not settings.tag_table_dir.exists()
+    for scheme, path in zero_shot_paths.items():
+        shutil.copytree(path, settings.models_dir / scheme / path.name)
+    ws = Workspace(settings)
+    assert ws.keep_tag_table() is True
+    index, suite = ws.index(), ws.taggers()
+    texts = [p.embedding_text for p in index.passages]
+    key = table_key(suite, index.embedding_model, [p.id for p in index.passages], texts)
+    kept = load_table(settings.tag_table_dir, key, table_stamp(index))
+    assert kept is not None
+    fresh = index_tag_table(suite, index, settings.embedding_cache_dir)
+    for name, ks in fresh.keys.items():
+        np.testing.assert_array_equal(kept.keys[name].predicted, ks.predicted)
+        np.testing.assert_allclose(kept.keys[name].scores, ks.scores, atol=1e-6)
