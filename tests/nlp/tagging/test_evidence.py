@@ -158,3 +158,24 @@ def test_evidence_pools_the_same_segments_as_scores_alone(zero_shot_suite) -> No
     unpooled = zero_shot_suite.tag(texts)
     assert any(abs(t.score - u.score) > 1e-6 for r, q in zip(plain, unpooled)
                for t, u in zip(r.tags["action_lines"], q.tags["action_lines"]))
+
+
+def test_evidence_with_segments_of_other_spans_pools_those_segments(zero_shot_suite,
+                                                                    hash_embedder) -> None:
+    import copy
+
+    from nlp.tagging.evidence import encode_with_segments
+
+    tagger = copy.deepcopy(zero_shot_suite.taggers["action-lines"])
+    tagger.layers["action_lines"].pool = True
+    texts = [LONG]
+    vectors, spans, _ = encode_with_segments(hash_embedder, texts)
+    # segments that are not the text's own spans (another caller's split)
+    other = ["connect every school", "train teachers in digital skills today"]
+    foreign = [(hash_embedder.encode(other), other)]
+    explained = tagger.build(texts, vectors, spans, segments=foreign)[0]
+    labels, scores, _ = tagger.score_vectors(vectors, texts, foreign)["action_lines"]
+    by_label = {t.label: t.score for t in explained.tags["action_lines"]}
+    np.testing.assert_allclose([by_label[lab] for lab in labels], scores[0], atol=1e-6)
+    plain = tagger.score_vectors(vectors, texts)["action_lines"][1]
+    assert not np.allclose(plain, scores)  # the foreign segments were pooled
