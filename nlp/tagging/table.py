@@ -264,8 +264,9 @@ def index_tag_table(suite: _Suite, index: VectorIndex, cache_dir: Path | None,
     """
     texts = [p.embedding_text for p in index.passages]
     stamp = table_stamp(index, models_key)
-    key = table_key(suite, index.embedding_model, [p.id for p in index.passages], texts)
+    key = ""  # hashed only when a table is kept: it reads every passage text
     if table_dir is not None:
+        key = table_key(suite, index.embedding_model, [p.id for p in index.passages], texts)
         kept = load_table(table_dir, key, stamp)
         if kept is not None:
             return kept

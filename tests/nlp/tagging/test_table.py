@@ -41,6 +41,13 @@ class SpanEmbedder:
             self.inner.encode([f"{t[a:b]} {t[a:b]} {t}" for a, b in s]) for t, s in zip(texts, spans)]
 
 
+def schools_index(settings, embedder=None):
+    """A workspace with DOCUMENT ingested and indexed, and its index."""
+    ws = Workspace(settings, embedder=embedder)
+    ws.ingest_bytes(DOCUMENT.encode(), "schools.md")
+    return ws, ws.index()
+
+
 def pooling_suite(paths, embedder, taxonomy) -> TaggerSuite:
     suite = TaggerSuite.load(paths, embedder, taxonomy)
     for tagger in suite.taggers.values():
@@ -79,9 +86,7 @@ def test_embedding_cache_keeps_span_vectors_read_in_context(tmp_path) -> None:
 def test_indexed_passages_get_the_tags_tag_gives_their_text(
         settings, zero_shot_paths, plain_taxonomy) -> None:
     embedder = SpanEmbedder()
-    ws = Workspace(settings, embedder=embedder)
-    ws.ingest_bytes(DOCUMENT.encode(), "schools.md")
-    index = ws.index()
+    _, index = schools_index(settings, embedder)
     texts = [p.embedding_text for p in index.passages]
     assert texts and any("#" in p.text for p in index.passages)  # markup removed for tagging
     # the index build read every passage of several sentences in one pass, spans included
@@ -103,9 +108,7 @@ def test_indexed_passages_get_the_tags_tag_gives_their_text(
 def test_pooled_table_differs_from_scoring_passages_whole(
         settings, zero_shot_paths, plain_taxonomy) -> None:
     embedder = SpanEmbedder()
-    ws = Workspace(settings, embedder=embedder)
-    ws.ingest_bytes(DOCUMENT.encode(), "schools.md")
-    index = ws.index()
+    _, index = schools_index(settings, embedder)
     whole = TaggerSuite.load(zero_shot_paths, embedder, plain_taxonomy)
     pooled = pooling_suite(zero_shot_paths, embedder, plain_taxonomy)
     plain_table = index_tag_table(whole, index, settings.embedding_cache_dir)
@@ -121,9 +124,7 @@ def test_a_kept_table_is_read_back_only_for_the_same_passages_and_models(
     from nlp.tagging.table import PassageTagTable
 
     embedder = SpanEmbedder()
-    ws = Workspace(settings, embedder=embedder)
-    ws.ingest_bytes(DOCUMENT.encode(), "schools.md")
-    index = ws.index()
+    ws, index = schools_index(settings, embedder)
     suite = pooling_suite(zero_shot_paths, embedder, plain_taxonomy)
     folder = settings.tag_table_dir
     first = index_tag_table(suite, index, settings.embedding_cache_dir, "m1", folder)
@@ -189,8 +190,7 @@ def test_keep_tag_table_scores_the_index_only_with_current_models(
 
     settings = Settings(home=tmp_path / "home", models_dir=tmp_path / "models",
                         embedding_model="hash:256", data_dir=tmp_path / "no-data")
-    ws = Workspace(settings)
-    ws.ingest_bytes(DOCUMENT.encode(), "schools.md")
+    ws, _ = schools_index(settings)
     assert ws.keep_tag_table() is False  # no models: the server trains, then scores
     assert not settings.tag_table_dir.exists()
     for scheme, path in zero_shot_paths.items():
