@@ -24,6 +24,9 @@ COMPONENTS = ("prototype", "keyword", "head", "knn", "lexical")
 KNN_K = 15
 KNN_TEMPERATURE = 20.0
 KNN_FLOOR = 0.01
+# Share of a text's best sentence or clause in its pooled score (pool_scores); layers saved
+# before the weight was a setting pooled with this value.
+POOL_WEIGHT = 0.5
 
 
 @dataclass
@@ -164,6 +167,7 @@ class ScoringLayer:
     floor: float = 0.0  # the top label is predicted when its score reaches the floor
     cap: int = 0  # at most this many labels per text (0: no cap)
     pool: bool = False  # also score a text's sentences and clauses (Tagger.layer_proba)
+    pool_weight: float = POOL_WEIGHT  # share of the best segment in a pooled score
 
     def __post_init__(self) -> None:
         n = len(self.labels)
@@ -280,7 +284,8 @@ class ScoringLayer:
             "thresholds": {lab: round(float(t), 6) for lab, t in zip(self.labels, self.thresholds)},
             "threshold_source": dict(zip(self.labels, self.threshold_source)),
             "decision": {"floor": round(float(self.floor), 6), "cap": int(self.cap),
-                         "pool_segments": bool(self.pool)},
+                         "pool_segments": bool(self.pool),
+                         "pool_weight": round(float(self.pool_weight), 6)},
         }
 
     def extra_files(self) -> dict[str, Any]:
@@ -321,7 +326,27 @@ class ScoringLayer:
             floor=float(config.get("decision", {}).get("floor", 0.0)),
             cap=int(config.get("decision", {}).get("cap", 0)),
             pool=bool(config.get("decision", {}).get("pool_segments", False)),
+            pool_weight=float(config.get("decision", {}).get("pool_weight", POOL_WEIGHT)),
         )
+
+
+def pool_scores(proba: np.ndarray, segment_proba: np.ndarray, owner: np.ndarray,
+                weight: float = POOL_WEIGHT) -> np.ndarray:
+    """Each text's scores pooled with its segments' (sentences and clauses):
+    ``(1 - weight) * text + weight * max(text, best segment)`` per label, so a passage that
+    serves one label in one clause and another in the next scores on both. ``owner[m]`` is
+    the row of ``proba`` that segment ``m`` belongs to; texts without segments keep their
+    scores. Returns a new array."""
+    out = np.array(proba, dtype=np.float64, copy=True)
+    owner = np.asarray(owner, np.int64)
+    if not len(owner) or not len(out):
+        return out
+    best = np.full_like(out, -1.0)
+    np.maximum.at(best, owner, segment_proba)
+    has = np.zeros(len(out), bool)
+    has[owner] = True
+    out[has] = (1.0 - weight) * out[has] + weight * np.maximum(out[has], best[has])
+    return out
 
 
 def top_k(sims: np.ndarray, k: int, block: int = 64) -> np.ndarray:

@@ -14,7 +14,7 @@ from nlp.errors import ManifestMismatchError, ModelNotFoundError
 from nlp.fsutil import atomic_dir
 from nlp.tagging.evidence import SegmentRows, Segments, segment_keep, whole_text
 from nlp.tagging.keywords import KeywordMatcher, action_line_references
-from nlp.tagging.scoring import ScoringLayer
+from nlp.tagging.scoring import ScoringLayer, pool_scores
 from nlp.tagging.types import ExampleEvidence, KeywordMatch, LabelScore, SentenceEvidence, TextTags
 from nlp.taxonomy import ACTION_LINES, GDC, SDGS
 
@@ -75,12 +75,29 @@ class Tagger:
     @staticmethod
     def layer_proba(layer: ScoringLayer, vectors: np.ndarray, texts: Sequence[str],
                     segments: Sequence[Segments] | SegmentRows | None = None) -> np.ndarray:
-        """The layer's calibrated scores; a pooling layer (``layer.pool``) averages each text's
-        score with the best of its own and its segments' scores, so a passage that serves one
-        line in one clause and another line in the next scores well on both."""
+        """The layer's calibrated scores; a pooling layer (``layer.pool``) mixes each text's
+        score with the best of its segments' scores (:func:`pool_scores`, weight
+        ``layer.pool_weight``), so a passage that serves one line in one clause and another
+        line in the next scores well on both."""
         proba = layer.proba(vectors, texts)
         if not layer.pool or segments is None or not len(proba):
             return proba
+        if isinstance(segments, SegmentRows):
+            owner = segments.owner
+            if not len(owner):
+                return proba
+            seg_proba = proba[segments.rows]
+        else:
+            if not segments:
+                return proba
+            owner = np.concatenate([np.full(len(seg_texts), i) for i, (_, seg_texts)
+                                    in enumerate(segments)]).astype(np.int64)
+            if not len(owner):
+                return proba
+            seg_vectors = np.vstack([v for v, seg_texts in segments if len(seg_texts)])
+            seg_proba = layer.proba(seg_vectors,
+                                    [s for _, seg_texts in segments for s in seg_texts])
+        return pool_scores(proba, seg_proba, owner, layer.pool_weight)
         if isinstance(segments, SegmentRows):
             owner = segments.owner
             if not len(owner):

@@ -344,17 +344,83 @@ def _ablation_section(results: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _weight_name(rule: str, shipped: float | None = None, short: bool = False) -> str:
+    if rule == "union":
+        return "union" if short else "union: text (w 0.5) or a segment's own decision"
+    w = float(rule)
+    if short:
+        return f"w {w:g}"
+    name = "whole text (0)" if w == 0 else f"pooled, weight {w:g}"
+    return name + (" — shipped" if shipped is not None and abs(w - shipped) < 1e-9 else "")
+
+
+def _pooling_section(results: dict[str, dict[str, Any]],
+                     shipped: dict[str, float] | None = None) -> list[str]:
+    """The trained system with each text's sentences and clauses pooled into its scores as
+    the shipped layers do, at each weight, in-source and on held-out sources."""
+    lines = ["## 5. Pooling sentences and clauses", "",
+             ("The trained system of sections 1 and 2 with each test text's sentences and clauses "
+              "(embedded as the taggers embed them) scored by the same split's model and pooled "
+              "into the text's scores: score = (1 - w) * text + w * max(text, best segment) "
+              "(`nlp.tagging.scoring.pool_scores`); decisions by the split's own rule. "
+              "Nested rows choose w without the scored fold or source."), ""]
+    found = False
+    for scheme, result in results.items():
+        pooling = result.get("pooling")
+        held = (result.get("held_out") or {}).get("pooling")
+        if not pooling and not held:
+            continue
+        found = True
+        mark = (shipped or {}).get(scheme)
+        name = SCHEME_NAMES.get(scheme, scheme)
+        if pooling:
+            lines += [f"### {name}, in-source k-fold", "", *_head("pooling", ("top-3",))]
+            for w, m in pooling["by_weight"].items():
+                lines.append(_row(_weight_name(w, mark), m, (_f(m["top3"]),)))
+            nested = pooling["nested"]
+            lines += [_row(f"nested (w per fold: {nested['chosen']})", nested,
+                           (_f(nested["top3"]),)), "", f"Selection: {pooling['selection']}.", ""]
+        if held:
+            lines += [f"### {name}, {_held_out_name(result)}", "", *_head("pooling")]
+            for w, m in held["mean"].items():
+                lines.append(_row(_weight_name(w, mark), m))
+            chosen = {n: r["weight"] for n, r in held["nested"]["per_source"].items()}
+            lines += [_row("nested", held["nested"]["mean"]), "",
+                      f"Selection: {held['selection']}; weights chosen: {chosen}.", ""]
+            if len(held["per_source"]) > 1:
+                weights = list(held["mean"])
+                head = ["held-out source", *(_weight_name(w, short=True) for w in weights),
+                        "nested (rule)"]
+                lines += ["micro-F1 / decision accuracy per held-out source:", "",
+                          "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+                for source, per in held["per_source"].items():
+                    nested = held["nested"]["per_source"][source]
+                    cells = [f"{per[w]['micro_f1']:.3f} / {per[w]['decision_accuracy']:.3f}"
+                             for w in weights]
+                    cells.append(f"{nested['micro_f1']:.3f} / "
+                                 f"{nested['decision_accuracy']:.3f} "
+                                 f"({_weight_name(nested['weight'], short=True)})")
+                    lines.append(f"| {source} | " + " | ".join(cells) + " |")
+                lines.append("")
+    if not found:
+        lines += ["Not run (the evaluated data had no segments).", ""]
+    return lines
+
+
 def render_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any] | None = None,
                     gold: dict[str, Any] | None = None,
-                    pngs: dict[str, Path] | None = None) -> str:
-    """The whole report as Markdown."""
+                    pngs: dict[str, Path] | None = None,
+                    pool_weights: dict[str, float] | None = None) -> str:
+    """The whole report as Markdown (``pool_weights``: the shipped layers' pooling weight
+    per scheme, marked in section 5)."""
     lines = ["# Tagger evaluation", "", *_run_header(run),
              ("Every figure comes from texts the scored model never saw, and every choice made "
               "from data (stacker weights, per-label thresholds, top-label floor, cap) is made "
               "inside each split on held-out predictions of its training part only; how, is "
               "said under each table. The cross-validated tables (1, 2, 4) score each text "
               "whole; the shipped Action Line and SDG layers also pool the scores of a text's "
-              "sentences and clauses, which only the gold-set table (3) includes. "
+              "sentences and clauses, which the gold-set table (3) includes and section 5 "
+              "measures on the cross-validated splits. "
               + DEFINITIONS), ""]
     rows = summary_rows(results, gold)
     if rows:
@@ -371,6 +437,7 @@ def render_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any] | No
     lines += _held_out_section(results)
     lines += _gold_section(gold)
     lines += _ablation_section(results)
+    lines += _pooling_section(results, pool_weights)
     lines += ["## Per label (in-source k-fold, trained system)", ""]
     for scheme, result in results.items():
         lines += [f"### {SCHEME_NAMES.get(scheme, scheme)}", "", per_label_table(result), ""]
@@ -398,7 +465,8 @@ def write_reports(results: dict[str, dict[str, Any]], out_dir: Path,
             for scheme, result in results.items()}
     paths["json"].write_text(json.dumps({"run": run, "schemes": results, "gold": gold},
                                         indent=1))
-    paths["md"].write_text(render_markdown(results, run, gold, pngs))
+    paths["md"].write_text(render_markdown(results, run, gold, pngs,
+                                           (gold or {}).get("pool_weights")))
     paths.update({f"png-{scheme}": png for scheme, png in pngs.items()})
     return paths
 

@@ -35,6 +35,13 @@ SDG_HELD_OUT_SOURCES = (
 # JRC and Aurora keywords: scored against them, a target text meets itself. Its row is
 # reported with the prototype component left out, but kept out of the mean.
 PROTOTYPE_TEXT_SOURCES = frozenset({"sdg-targets"})
+# Pooling weights the evaluation scores (share of the best sentence or clause in a text's
+# score, nlp.tagging.scoring.pool_scores; 0: the text whole) and selects among, nested.
+POOL_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+# A further rule: the text's decisions at weight 0.5 plus every segment's own decisions (a
+# label one clause carries on its own is tagged even when the text's pooled score is low).
+UNION_RULE = "union"
+POOL_RULES = (*(str(w) for w in POOL_WEIGHTS), UNION_RULE)
 MIN_SOURCE_SIZE = 20  # fit.source_folds: smaller sources are never held out
 HEAD_C = 1.0  # fit_layer's default inverse regularisation of the embedding heads
 # Gold-set output keys reported for each scheme.

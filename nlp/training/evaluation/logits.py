@@ -15,6 +15,8 @@ from nlp.tagging.scoring import knn_vote
 from nlp.training.evaluation.config import HEAD_C, SUPERVISED, Progress
 from nlp.training.evaluation.splits import SchemeData, Split
 
+SEGMENT_PREFIX = "segment:"  # supervised logits of the scored texts' segments
+
 
 @dataclass
 class SplitLogits:
@@ -24,13 +26,19 @@ class SplitLogits:
     oof: dict[str, np.ndarray]  # component -> (len(train), L)
     test: dict[str, np.ndarray]  # component -> (len(test), L)
     held: np.ndarray  # (len(train),) bool
+    # the test texts' segments (SchemeData.segment_*), scored like the test rows: component ->
+    # (m, L), and the position in ``test`` of each segment's text
+    segments: dict[str, np.ndarray] | None = None
+    segment_owner: np.ndarray | None = None
 
 
 def _supervised_logits(
     vectors: np.ndarray, y: np.ndarray, texts: Sequence[str], fit_rows: np.ndarray,
     score_rows: np.ndarray, final: bool, components: Sequence[str],
+    extra: tuple[np.ndarray, list[str]] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Fit the supervised components on ``fit_rows`` and score ``score_rows``.
+    """Fit the supervised components on ``fit_rows`` and score ``score_rows``, and with
+    ``extra`` (vectors, texts: the scored texts' segments) those too, as ``"segment:<name>"``.
 
     ``final`` scores like a saved layer (kNN bank stored as float16); otherwise like
     ``fit_layer``'s out-of-fold loop (full-precision bank).
@@ -38,18 +46,23 @@ def _supervised_logits(
     from nlp.training.fit import fit_head, fit_lexical
 
     out: dict[str, np.ndarray] = {}
-    query = vectors[score_rows]
+    queries = [("", vectors[score_rows], [texts[i] for i in score_rows])]
+    if extra is not None:
+        queries.append((SEGMENT_PREFIX, np.asarray(extra[0], np.float32), list(extra[1])))
     if "head" in components:
         weights, bias = fit_head(vectors[fit_rows], y[fit_rows], HEAD_C)
-        out["head"] = np.asarray(query @ weights.T + bias, dtype=np.float64)
+        for prefix, query, _ in queries:
+            out[prefix + "head"] = np.asarray(query @ weights.T + bias, dtype=np.float64)
     if "knn" in components:
         bank = vectors[fit_rows]
         if final:
             bank = bank.astype(np.float16).astype(np.float32)
-        out["knn"] = knn_vote(query, bank, y[fit_rows])
+        for prefix, query, _ in queries:
+            out[prefix + "knn"] = knn_vote(query, bank, y[fit_rows])
     if "lexical" in components:
         lexical = fit_lexical([texts[i] for i in fit_rows], y[fit_rows])
-        out["lexical"] = lexical.logits([texts[i] for i in score_rows])
+        for prefix, _, query_texts in queries:
+            out[prefix + "lexical"] = lexical.logits(query_texts)
     return out
 
 
@@ -106,7 +119,7 @@ class FitCache:
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
     def key(self, data: SchemeData, fit_rows: np.ndarray, score_rows: np.ndarray,
-            final: bool) -> str:
+            final: bool, segment_rows: np.ndarray | None = None) -> str:
         import hashlib
 
         digest = hashlib.sha256(self._code().encode())
@@ -115,6 +128,11 @@ class FitCache:
             digest.update(np.ascontiguousarray(data.vectors[rows]).tobytes())
             digest.update(np.ascontiguousarray(data.y[rows]).tobytes())
             digest.update("\0".join(data.texts[i] for i in rows).encode())
+        if segment_rows is not None and len(segment_rows):
+            assert data.segment_vectors is not None and data.segment_texts is not None
+            digest.update(b"segments")
+            digest.update(np.ascontiguousarray(data.segment_vectors[segment_rows]).tobytes())
+            digest.update("\0".join(data.segment_texts[m] for m in segment_rows).encode())
         return digest.hexdigest()
 
     def load(self, key: str) -> dict[str, np.ndarray] | None:
@@ -157,16 +175,29 @@ def split_logits(
         ask(True, split.train, split.test)
     cache = cache or FitCache(None)
     score_rows = {key: np.array(sorted(rows), dtype=int) for key, (_, rows) in requests.items()}
-    digests = {key: cache.key(data, requests[key][0], score_rows[key], key[0])
-               for key in requests}
+    # the segments of the texts each final fit scores (the test rows: as shipped, pooled)
+    segment_rows: dict[tuple[bool, bytes], np.ndarray | None] = {
+        key: (np.flatnonzero(np.isin(data.segment_owner, score_rows[key]))
+              if key[0] and data.has_segments else None) for key in requests}
+    digests = {key: cache.key(data, requests[key][0], score_rows[key], key[0],
+                              segment_rows[key]) for key in requests}
     fitted: dict[tuple[bool, bytes], dict[str, np.ndarray]] = {}
     for key in requests:
         found = cache.load(digests[key])
         if found is not None:
             fitted[key] = found
     todo = [key for key in requests if key not in fitted]
+
+    def extra(key: tuple[bool, bytes]) -> tuple[np.ndarray, list[str]] | None:
+        rows = segment_rows[key]
+        if rows is None:
+            return None
+        assert data.segment_vectors is not None and data.segment_texts is not None
+        return data.segment_vectors[rows], [data.segment_texts[m] for m in rows]
+
     tasks = [(_supervised_logits, (data.vectors, data.y, data.texts, requests[key][0],
-                                   score_rows[key], key[0], SUPERVISED)) for key in todo]
+                                   score_rows[key], key[0], SUPERVISED, extra(key)))
+             for key in todo]
     if progress:
         progress(f"[{data.scheme}] fitting supervised components on {len(tasks)} training sets "
                  f"({len(splits)} splits; {len(fitted)} more read from the fit cache)")
@@ -180,8 +211,11 @@ def split_logits(
 
     _run(tasks, jobs, keep)
 
+    def key_of(final: bool, fit_rows: np.ndarray) -> tuple[bool, bytes]:
+        return (final, np.asarray(fit_rows, np.int64).tobytes())
+
     def lookup(final: bool, fit_rows: np.ndarray, rows: np.ndarray, name: str) -> np.ndarray:
-        key = (final, np.asarray(fit_rows, np.int64).tobytes())
+        key = key_of(final, fit_rows)
         position = np.searchsorted(score_rows[key], rows)
         return fitted[key][name][position]
 
@@ -201,7 +235,22 @@ def split_logits(
                 oof[name][[position[int(r)] for r in scored]] = lookup(False, fit_rows, scored,
                                                                       name)
             test[name] = lookup(True, split.train, split.test, name)
+        segments = owner = None
+        key = key_of(True, split.train)
+        rows = segment_rows[key]
+        if rows is not None:
+            # final fits score exactly their own split's test rows, so their segment logits
+            # are this split's in segment order
+            assert data.segment_owner is not None and data.segment_vectors is not None
+            segments = {"prototype": (data.segment_vectors[rows] @ data.prototypes.T - center)
+                        / spread,
+                        "keyword": data.segment_keyword_logits()[rows]}
+            for name in SUPERVISED:
+                segments[name] = fitted[key][SEGMENT_PREFIX + name]
+            owner = np.searchsorted(split.test, data.segment_owner[rows])
         if not data.keywords:
             oof.pop("keyword"), test.pop("keyword")
-        out.append(SplitLogits(oof, test, split.held()))
+            if segments is not None:
+                segments.pop("keyword")
+        out.append(SplitLogits(oof, test, split.held(), segments, owner))
     return out

@@ -73,6 +73,9 @@ def evaluate_gold(settings: Any, embedder: Any, keys: Sequence[str],
         "models": {scheme: str(path) for scheme, path in suite.paths.items()},
         "keys": figures(predicted),
         "not_produced": [k for k in keys if k in GOLD_KEYS.values() and k not in produced],
+        "pool_weights": {tagger.scheme: float(layer.pool_weight)
+                         for tagger in suite.taggers.values()
+                         for layer in tagger.layers.values() if layer.pool},
         "per_label": {key: value["per_label"]
                       for key, value in score_gold(gold, predicted).items() if key in wanted},
     }

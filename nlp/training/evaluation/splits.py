@@ -29,7 +29,13 @@ class SchemeData:
     prototypes: np.ndarray  # (L, d)
     keywords: dict[str, list[str]]
     objective: str
+    # The texts' sentences and clauses as the taggers embed them for pooling (``None``: not
+    # embedded): segment m belongs to text ``segment_owner[m]``.
+    segment_owner: np.ndarray | None = None
+    segment_vectors: np.ndarray | None = None
+    segment_texts: list[str] | None = None
     _keyword_logits: np.ndarray | None = field(default=None, repr=False)
+    _segment_keyword_logits: np.ndarray | None = field(default=None, repr=False)
 
     def keyword_logits(self) -> np.ndarray:
         """``(n, L)`` keyword logits (they need no training, so they are computed once)."""
@@ -38,17 +44,40 @@ class SchemeData:
             self._keyword_logits = probe.keyword_logits(self.texts)
         return self._keyword_logits
 
+    def segment_keyword_logits(self) -> np.ndarray:
+        """``(m, L)`` keyword logits of the segments (computed once)."""
+        if self._segment_keyword_logits is None:
+            probe = ScoringLayer(self.labels, self.prototypes, keywords=self.keywords)
+            self._segment_keyword_logits = probe.keyword_logits(self.segment_texts or [])
+        return self._segment_keyword_logits
+
+    @property
+    def has_segments(self) -> bool:
+        return self.segment_owner is not None and len(self.segment_owner) > 0
+
     @classmethod
     def build(
         cls, scheme: str, labels: Sequence[str], examples: Sequence[Any], encode: Callable[
             [list[str]], np.ndarray], prototypes: np.ndarray, keywords: dict[str, list[str]],
         objective: str,
+        segment: Callable[[list[str]], Sequence[tuple[np.ndarray, list[str]]]] | None = None,
     ) -> SchemeData:
+        """``segment(texts)`` returns each text's segments ``(vectors, texts)`` as the taggers
+        pool them (:func:`nlp.tagging.evidence.encode_with_segments`); without it the texts
+        are scored whole only."""
         from nlp.labelled import calibration_mask, label_matrix
 
         labels = list(labels)
         column = {lab: j for j, lab in enumerate(labels)}
         texts = [e.text for e in examples]
+        owner = seg_vectors = seg_texts = None
+        if segment is not None:
+            parts = segment(texts)
+            owner = np.array([i for i, (_, st) in enumerate(parts) for _ in st], dtype=np.int64)
+            seg_texts = [t for _, st in parts for t in st]
+            dim = prototypes.shape[1]
+            seg_vectors = (np.vstack([v for v, st in parts if len(st)]).astype(np.float32)
+                           if seg_texts else np.zeros((0, dim), np.float32))
         return cls(
             scheme=scheme, labels=labels, texts=texts,
             sources=np.array([e.source for e in examples]),
@@ -58,6 +87,7 @@ class SchemeData:
             calibrate=calibration_mask(examples),
             prototypes=np.asarray(prototypes, dtype=np.float32),
             keywords=keywords, objective=objective,
+            segment_owner=owner, segment_vectors=seg_vectors, segment_texts=seg_texts,
         )
 
     def source_counts(self) -> dict[str, int]:

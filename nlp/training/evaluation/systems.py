@@ -3,23 +3,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nlp.tagging.scoring import COMPONENTS, ScoringLayer
+from nlp.tagging.scoring import COMPONENTS, ScoringLayer, pool_scores
 from nlp.taxonomy import ACTION_LINES, SDGS, Taxonomy
 from nlp.training.evaluation.config import (
     MIN_SOURCE_SIZE,
     OBJECTIVES,
+    POOL_RULES,
     PROTOTYPE_TEXT_SOURCES,
     SDG_HELD_OUT_SOURCES,
     SUPERVISED,
     SYSTEM_COMPONENTS,
     SYSTEMS,
+    UNION_RULE,
     EvalConfig,
     Progress,
 )
@@ -86,11 +88,49 @@ def variants(ablation: bool) -> dict[str, tuple[str, ...]]:
     return out
 
 
+@dataclass(frozen=True)
+class Pooled:
+    """The trained system on a split's test texts and their segments, to pool as the shipped
+    layers do (:func:`nlp.tagging.scoring.pool_scores`) with any weight."""
+
+    whole: np.ndarray  # (n_test, L) scores of the texts whole
+    segment_proba: np.ndarray  # (m, L)
+    owner: np.ndarray  # (m,) position in the test rows of each segment's text
+    stack: Stack
+
+    def proba(self, weight: float) -> np.ndarray:
+        return pool_scores(self.whole, self.segment_proba, self.owner, weight)
+
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        return self.stack.decide(proba)
+
+    def rule(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and decisions under a pooling rule of :data:`POOL_RULES`: a weight, or
+        :data:`UNION_RULE` (decisions at weight 0.5 or-ed with each segment's own)."""
+        if name != UNION_RULE:
+            proba = self.proba(float(name))
+            return proba, self.decide(proba)
+        proba = self.proba(0.5)
+        pred = self.decide(proba)
+        np.logical_or.at(pred, self.owner, self.decide(self.segment_proba))
+        return proba, pred
+
+
+@dataclass(frozen=True)
+class ScoredSplit:
+    """Test scores of every stack of a split: ``stacks[name] = (proba, pred, mix)``; with
+    segments, the trained system's segment scores too."""
+
+    stacks: dict[str, tuple[np.ndarray, np.ndarray, dict[str, float]]]
+    pooled: Pooled | None = None
+
+
 def _score_split(
     logits: SplitLogits, y_train: np.ndarray, calibrate: np.ndarray, drop: frozenset[str],
     stacks: dict[str, tuple[str, ...]], objective: str,
-) -> dict[str, tuple[np.ndarray, np.ndarray, dict[str, float]]]:
+) -> ScoredSplit:
     out = {}
+    pooled = None
     for name, components in stacks.items():
         kept = tuple(c for c in components if c not in drop)
         if not kept:
@@ -98,14 +138,17 @@ def _score_split(
         stack = Stack.fit(logits.oof, y_train, calibrate, logits.held, kept, objective)
         proba = stack.proba(logits.test)
         out[name] = (proba, stack.decide(proba), {k: round(v, 3) for k, v in stack.mix.items()})
-    return out
+        if name == "trained" and logits.segments is not None and logits.segment_owner is not None:
+            pooled = Pooled(proba, stack.proba(logits.segments), logits.segment_owner, stack)
+    return ScoredSplit(out, pooled)
 
 
 def score_splits(
     data: SchemeData, splits: Sequence[Split], ablation: bool = False, jobs: int = 1,
     progress: Progress | None = None, cache: FitCache | None = None,
-) -> list[dict[str, tuple[np.ndarray, np.ndarray, dict[str, float]]]]:
-    """Test scores of every stack of every split: ``[{stack: (proba, pred, mix)}, ...]``."""
+) -> list[ScoredSplit]:
+    """Test scores of every stack of every split (and of the test texts' segments, when
+    ``data`` has them)."""
     logits = split_logits(data, splits, jobs, progress, cache)
     if progress:
         progress(f"[{data.scheme}] stacking and calibrating {len(splits)} splits")
@@ -120,18 +163,87 @@ def score_splits(
 
 def _in_source(data: SchemeData, source: str, config: EvalConfig,
                progress: Progress | None, fits: FitCache | None = None
-               ) -> tuple[dict[str, Any], list[dict[str, float]]]:
+               ) -> tuple[dict[str, Any], list[dict[str, float]], dict[str, Any] | None]:
     splits = in_source_splits(data.sources, data.primary, data.calibrate, source,
                               config.folds, config.seed)
     scored = score_splits(data, splits, False, config.jobs, progress, fits)
     rows = np.concatenate([s.test for s in splits])
     systems = {}
     for system in SYSTEMS:
-        proba = np.concatenate([r[system][0] for r in scored])
-        pred = np.concatenate([r[system][1] for r in scored])
+        proba = np.concatenate([r.stacks[system][0] for r in scored])
+        pred = np.concatenate([r.stacks[system][1] for r in scored])
         systems[system] = classification_metrics(data.labels, data.y[rows], proba, pred,
                                                  data.primary[rows])
-    return systems, [r["trained"][2] for r in scored]
+    pooling = None
+    if all(r.pooled is not None for r in scored):
+        pooling = _pooling_in_source(data, splits, scored)
+    return systems, [r.stacks["trained"][2] for r in scored], pooling
+
+
+def _pooled(scored: ScoredSplit, rule: str) -> tuple[np.ndarray, np.ndarray]:
+    assert scored.pooled is not None
+    return scored.pooled.rule(rule)
+
+
+def _pooling_in_source(data: SchemeData, splits: Sequence[Split],
+                       scored: Sequence[ScoredSplit]) -> dict[str, Any]:
+    """The trained system with its test texts' segments pooled under each rule of
+    :data:`POOL_RULES`, over all folds; and nested: each fold pooled with the rule that
+    scores best (the scheme's objective) on the other folds."""
+    def figures(parts: Sequence[int], weights: Sequence[str]) -> dict[str, Any]:
+        rows = np.concatenate([splits[k].test for k in parts])
+        pairs = [_pooled(scored[k], w) for k, w in zip(parts, weights)]
+        return classification_metrics(
+            data.labels, data.y[rows], np.concatenate([p for p, _ in pairs]),
+            np.concatenate([d for _, d in pairs]), data.primary[rows], detail=False)
+
+    folds = range(len(splits))
+    by_weight = {w: figures(folds, [w] * len(splits)) for w in POOL_RULES}
+    chosen = []
+    for k in folds:
+        others = [j for j in folds if j != k]
+        chosen.append(max(POOL_RULES, key=lambda w: figures(others, [w] * len(others))[
+            data.objective]))
+    return {"weights": list(POOL_RULES), "by_weight": by_weight,
+            "nested": figures(folds, chosen) | {"chosen": chosen},
+            "selection": (f"nested: each fold's rule maximises {data.objective} over the "
+                          "other folds' pooled test scores")}
+
+
+def _pooling_held_out(data: SchemeData, splits: Sequence[Split],
+                      scored: Sequence[ScoredSplit]) -> dict[str, Any]:
+    """Per held-out source, the trained system pooled at each weight; the mean over the
+    sources in the mean; and nested: each source pooled with the weight whose mean
+    objective is best over the other sources (in the mean)."""
+    per_source: dict[str, dict[str, Any]] = {}
+    for split, result in zip(splits, scored):
+        per_source[split.name] = {}
+        for w in POOL_RULES:
+            proba, pred = _pooled(result, w)
+            per_source[split.name][w] = classification_metrics(
+                data.labels, data.y[split.test], proba, pred, data.primary[split.test],
+                detail=False)
+    in_mean = [s.name for s in splits if s.name not in PROTOTYPE_TEXT_SOURCES]
+
+    def best_rule(names: Sequence[str]) -> str:
+        if not names:
+            return POOL_RULES[0]
+        return max(POOL_RULES, key=lambda w: float(np.mean(
+            [per_source[n][w][data.objective] for n in names])))
+
+    nested = {}
+    for split in splits:
+        w = best_rule([n for n in in_mean if n != split.name])
+        nested[split.name] = per_source[split.name][w] | {"weight": w}
+    return {
+        "weights": list(POOL_RULES),
+        "per_source": per_source,
+        "mean": {w: mean_metrics([per_source[n][w] for n in in_mean]) for w in POOL_RULES},
+        "nested": {"per_source": nested,
+                   "mean": mean_metrics([nested[n] for n in in_mean])},
+        "selection": (f"nested: each source is pooled with the rule whose mean "
+                      f"{data.objective} is best over the other held-out sources"),
+    }
 
 
 def _held_out(data: SchemeData, names: Sequence[str], config: EvalConfig,
@@ -142,18 +254,21 @@ def _held_out(data: SchemeData, names: Sequence[str], config: EvalConfig,
     for split, result in zip(splits, scored):
         metrics = {name: classification_metrics(data.labels, data.y[split.test], proba, pred,
                                                 data.primary[split.test], detail=False)
-                   for name, (proba, pred, _) in result.items()}
+                   for name, (proba, pred, _) in result.stacks.items()}
         per_source[split.name] = {
             "n": len(split.test),
             "n_train": len(split.train),
             "calibration_sources": [str(data.sources[rows[0]]) for _, rows in split.inner],
             "note": split.note,
             "in_mean": split.name not in PROTOTYPE_TEXT_SOURCES,
-            "mix": result["trained"][2],
+            "mix": result.stacks["trained"][2],
             "systems": {s: metrics[s] for s in SYSTEMS if s in metrics},
             "ablation": {c: metrics.get(f"-{c}", metrics["trained"]) for c in COMPONENTS},
         }
-    return {"sources": per_source, "mean": held_out_mean(per_source)}
+    out = {"sources": per_source, "mean": held_out_mean(per_source)}
+    if scored and all(r.pooled is not None for r in scored):
+        out["pooling"] = _pooling_held_out(data, splits, scored)
+    return out
 
 
 def held_out_mean(per_source: dict[str, Any]) -> dict[str, Any]:
@@ -178,6 +293,22 @@ def _header(embedder: Any, data: SchemeData, config: EvalConfig) -> dict[str, An
     }
 
 
+def _segmenter(cache: Any, progress: Progress | None
+               ) -> Callable[[list[str]], list[tuple[np.ndarray, list[str]]]]:
+    """Each text's sentences and clauses embedded as the taggers embed them for pooling."""
+    from nlp.tagging.evidence import encode_with_segments
+
+    def segment(texts: list[str]) -> list[tuple[np.ndarray, list[str]]]:
+        if progress:
+            progress(f"embedding the sentences and clauses of {len(texts)} texts")
+        return encode_with_segments(
+            cache.embedder, texts,
+            encode=lambda batch: cache.encode(batch, show_progress=progress is not None),
+            encode_spans=cache.encode_spans)[2]
+
+    return segment
+
+
 def evaluate_action_lines(
     embedder: Any, taxonomy: Taxonomy, data_dir: Path, cache_dir: Path | None = None,
     n_folds: int = 5, seed: int = 0, progress: Progress | None = None,
@@ -198,9 +329,10 @@ def evaluate_action_lines(
         ACTION_LINES, [lab.id for lab in labels], examples,
         lambda texts: cache.encode(texts, show_progress=progress is not None),
         build_prototypes(cache, taxonomy, ACTION_LINES, labels),
-        {lab.id: list(lab.keywords) for lab in labels}, OBJECTIVES[ACTION_LINES])
+        {lab.id: list(lab.keywords) for lab in labels}, OBJECTIVES[ACTION_LINES],
+        _segmenter(cache, progress))
     fits = FitCache(config.fit_cache, embedder.name)
-    systems, mixes = _in_source(data, "wsis-prizes-2021", config, progress, fits)
+    systems, mixes, pooling = _in_source(data, "wsis-prizes-2021", config, progress, fits)
     result = _header(embedder, data, config) | {
         "eval_set": (f"wsis-prizes-2021 (title + description), stratified {config.folds}-fold; "
                      "other sources always in training"),
@@ -209,6 +341,7 @@ def evaluate_action_lines(
                       f"(objective {data.objective}); other sources train but never calibrate"),
         "systems": systems,
         "mix_per_fold": mixes,
+        "pooling": pooling,
     }
     if held_out:
         result["held_out"] = _held_out(data, ["wsis-prizes-2021"], config, progress, fits) | {
@@ -242,9 +375,9 @@ def evaluate_sdgs(
         SDGS, [g.id for g in goals], examples,
         lambda texts: cache.encode(texts, show_progress=progress is not None),
         build_prototypes(cache, taxonomy, SDGS, goals), sdg_goal_keywords(taxonomy, data_dir),
-        OBJECTIVES[SDGS])
+        OBJECTIVES[SDGS], _segmenter(cache, progress))
     fits = FitCache(config.fit_cache, embedder.name)
-    systems, mixes = _in_source(data, "qu-sdg-sentences", config, progress, fits)
+    systems, mixes, pooling = _in_source(data, "qu-sdg-sentences", config, progress, fits)
     result = _header(embedder, data, config) | {
         "eval_set": (f"qu-sdg-sentences, stratified {config.folds}-fold; every other SDG source "
                      "always in training"),
@@ -254,6 +387,7 @@ def evaluate_sdgs(
                       "calibrate"),
         "systems": systems,
         "mix_per_fold": mixes,
+        "pooling": pooling,
     }
     if held_out:
         counts = data.source_counts()

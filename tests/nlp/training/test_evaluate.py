@@ -11,12 +11,12 @@ import typer
 from typer.testing import CliRunner
 
 from nlp.config import get_settings
-from nlp.tagging.scoring import COMPONENTS
+from nlp.tagging.scoring import COMPONENTS, pool_scores
 from nlp.training.decision import _scorer, decision_accuracy, strongest_wrong
 from nlp.training.evaluation import logits as ev_logits
 from nlp.training.evaluation import run as ev_run
 from nlp.training.evaluation import systems as ev_systems
-from nlp.training.evaluation.config import EvalConfig
+from nlp.training.evaluation.config import POOL_RULES, EvalConfig
 from nlp.training.evaluation.logits import FitCache, split_logits
 from nlp.training.evaluation.metrics import classification_metrics
 from nlp.training.evaluation.splits import SchemeData, held_out_source_splits, in_source_splits
@@ -94,7 +94,7 @@ WORDS = {"a": "water river sanitation", "b": "school teacher pupils", "c": "clin
          "d": "energy solar power"}
 
 
-def _synthetic(n_per_source: int = 40, seed: int = 0) -> SchemeData:
+def _synthetic(n_per_source: int = 40, seed: int = 0, segments: bool = False) -> SchemeData:
     rng = np.random.default_rng(seed)
     labels = list(WORDS)
     centers = np.eye(len(labels), 16) * 3
@@ -112,10 +112,20 @@ def _synthetic(n_per_source: int = 40, seed: int = 0) -> SchemeData:
     y = np.zeros((len(rows), len(labels)), bool)
     y[np.arange(len(rows)), rows] = True
     protos = (centers / 3).astype(np.float32)
-    return SchemeData(
+    data = SchemeData(
         scheme="toy", labels=labels, texts=texts, sources=np.array(sources), vectors=vectors,
         y=y, primary=np.array(rows), calibrate=np.ones(len(rows), bool), prototypes=protos,
         keywords={lab: WORDS[lab].split()[:1] for lab in labels}, objective="decision_accuracy")
+    if segments:
+        # every other text has two segments: its first and last three words, each a noisy
+        # copy of the text's vector; the others have none
+        owner = np.repeat(np.arange(0, len(texts), 2), 2)
+        seg_vectors = vectors[owner] + rng.normal(0, 0.5, (len(owner), 16)).astype(np.float32)
+        seg_vectors /= np.linalg.norm(seg_vectors, axis=1, keepdims=True)
+        data.segment_owner, data.segment_vectors = owner, seg_vectors.astype(np.float32)
+        data.segment_texts = [" ".join(texts[i].split()[:3] if k % 2 == 0
+                                       else texts[i].split()[3:]) for k, i in enumerate(owner)]
+    return data
 
 
 def test_held_out_source_splits_never_train_on_the_held_out_source():
@@ -137,9 +147,9 @@ def test_loso_models_never_score_texts_of_a_source_they_trained_on(monkeypatch):
     calls: list[tuple[np.ndarray, np.ndarray]] = []
     original = ev_logits._supervised_logits
 
-    def recording(vectors, y, texts, fit_rows, score_rows, final, components):
+    def recording(vectors, y, texts, fit_rows, score_rows, final, components, extra=None):
         calls.append((fit_rows, score_rows))
-        return original(vectors, y, texts, fit_rows, score_rows, final, components)
+        return original(vectors, y, texts, fit_rows, score_rows, final, components, extra)
 
     monkeypatch.setattr(ev_logits, "_supervised_logits", recording)
     splits = held_out_source_splits(data.sources, data.calibrate, ["src0", "src1", "src2"])
@@ -183,7 +193,7 @@ def test_the_fast_path_scores_like_fit_layer(silent_source):
     if silent_source:
         data.calibrate[data.sources == silent_source] = False
     (split,) = held_out_source_splits(data.sources, data.calibrate, ["src0"])
-    proba, pred, mix = score_splits(data, [split])[0]["trained"]
+    proba, pred, mix = score_splits(data, [split])[0].stacks["trained"]
     train, test = split.train, split.test
     fit = fit_layer(data.labels, data.vectors[train], data.y[train], data.prototypes,
                     [data.texts[i] for i in train], COMPONENTS,
@@ -206,8 +216,8 @@ def test_fit_cache_reuses_fits_and_misses_when_the_labels_change(tmp_path: Path)
     cached = score_splits(data, splits, cache=again)
     assert again.computed == 0 and again.loaded == first.computed
     for a, b in zip(fresh, cached):
-        for name in a:
-            np.testing.assert_array_equal(a[name][0], b[name][0])
+        for name in a.stacks:
+            np.testing.assert_array_equal(a.stacks[name][0], b.stacks[name][0])
     data.y[5] = ~data.y[5]  # a relabelled training text invalidates every fit that saw it
     changed = FitCache(tmp_path, "toy")
     split_logits(data, splits, cache=changed)
@@ -218,7 +228,8 @@ def test_ablation_has_one_row_per_component_and_the_report_has_every_table():
     data = _synthetic(n_per_source=30)
     data.sources[:40] = "eval"
     config = EvalConfig(folds=3)
-    systems, mixes = ev_systems._in_source(data, "eval", config, None)
+    systems, mixes, pooling = ev_systems._in_source(data, "eval", config, None)
+    assert pooling is None  # no segments, nothing to pool
     result = {"scheme": "sdgs", "labels": data.labels, "eval_set": "toy", "selection": "nested",
               "systems": systems, "mix_per_fold": mixes,
               "held_out": ev_systems._held_out(data, ["src1", "src2"], config, None)
@@ -242,6 +253,71 @@ def test_ablation_has_one_row_per_component_and_the_report_has_every_table():
         row = next(line for line in markdown.splitlines()
                    if line.startswith(f"| {source} |") and "/" in line)
         assert row.endswith(f"| {gain:+.3f} |")
+
+
+def test_pooled_scores_are_the_shipped_layers_pooling_of_the_same_model():
+    """The evaluation's pooled test scores equal a layer fitted on the same training part
+    scoring the test texts and their segments and pooling them (pool_scores)."""
+    data = _synthetic(segments=True)
+    (split,) = held_out_source_splits(data.sources, data.calibrate, ["src0"])
+    (scored,) = score_splits(data, [split])
+    assert scored.pooled is not None
+    train, test = split.train, split.test
+    fit = fit_layer(data.labels, data.vectors[train], data.y[train], data.prototypes,
+                    [data.texts[i] for i in train], COMPONENTS,
+                    calibrate=data.calibrate[train], keywords=data.keywords,
+                    groups=list(data.sources[train]), objective="decision_accuracy")
+    mine = np.flatnonzero(np.isin(data.segment_owner, test))
+    seg = fit.layer.proba(data.segment_vectors[mine], [data.segment_texts[m] for m in mine])
+    owner = np.searchsorted(test, data.segment_owner[mine])
+    whole = fit.layer.proba(data.vectors[test], [data.texts[i] for i in test])
+    for weight in (0.0, 0.5, 1.0):
+        np.testing.assert_allclose(scored.pooled.proba(weight),
+                                   pool_scores(whole, seg, owner, weight), atol=1e-6)
+    # pooling only ever raises a score, and weight 0 is the text whole
+    np.testing.assert_allclose(scored.pooled.proba(0.0), scored.stacks["trained"][0])
+    assert (scored.pooled.proba(1.0) >= scored.pooled.proba(0.5) - 1e-12).all()
+    # the union rule keeps the text's decisions and adds each segment's own
+    proba, union = scored.pooled.rule("union")
+    np.testing.assert_allclose(proba, scored.pooled.proba(0.5))
+    text_pred = scored.pooled.decide(proba)
+    seg_pred = scored.pooled.decide(seg)
+    assert (union >= text_pred).all()
+    for m, i in enumerate(owner):
+        assert (union[i] >= seg_pred[m]).all()
+    expected = text_pred.copy()
+    for m, i in enumerate(owner):
+        expected[i] |= seg_pred[m]
+    np.testing.assert_array_equal(union, expected)
+
+
+def test_pooling_tables_choose_each_weight_without_the_scored_part():
+    data = _synthetic(n_per_source=30, segments=True)
+    data.sources[:40] = "eval"
+    config = EvalConfig(folds=3)
+    systems, mixes, pooling = ev_systems._in_source(data, "eval", config, None)
+    assert pooling is not None
+    assert list(pooling["by_weight"]) == list(POOL_RULES)
+    # weight 0 is the trained system's whole-text row
+    for key in ("micro_f1", "top1", "decision_accuracy"):
+        assert pooling["by_weight"]["0.0"][key] == pytest.approx(systems["trained"][key])
+    assert len(pooling["nested"]["chosen"]) == 3
+    held = ev_systems._held_out(data, ["src1", "src2", "src3"], config, None)
+    table = held["pooling"]
+    for source, row in table["nested"]["per_source"].items():
+        # the weight of each source is the best mean over the OTHER sources
+        others = [s for s in ("src1", "src2", "src3") if s != source]
+        best = max(POOL_RULES, key=lambda w: np.mean(
+            [table["per_source"][s][w]["decision_accuracy"] for s in others]))
+        assert row["weight"] == best
+        assert row["micro_f1"] == table["per_source"][source][best]["micro_f1"]
+    result = {"scheme": "sdgs", "labels": data.labels, "eval_set": "toy", "selection": "nested",
+              "systems": systems, "mix_per_fold": mixes, "pooling": pooling,
+              "held_out": held | {"kind": "leave-one-source-out", "selection": "inner LOSO"}}
+    markdown = render_markdown({"sdgs": result}, pool_weights={"sdgs": 0.5})
+    assert "## 5. Pooling sentences and clauses" in markdown
+    assert markdown.count("pooled, weight 0.5 — shipped") == 2
+    assert "| src3 |" in markdown.split("## 5.")[1]
 
 
 def test_a_source_inside_the_prototypes_is_reported_but_not_averaged():
