@@ -16,7 +16,7 @@ from nlp.taxonomy import ACTION_LINES, Taxonomy
 from nlp.training.fit import ZeroShotCalibration, build_prototypes, fit_layer, zero_shot_calibration
 from nlp.training.schemes.common import (
     AL_FILES,
-    POOLED_LAYERS,
+    POOL_WEIGHTS,
     TrainResult,
     count_sources,
     evidence_bank,
@@ -50,7 +50,7 @@ def train_action_lines(
         manifest["training_sources"] = count_sources(examples)
         fits = {"action_lines": fit}
         layer = fit.layer
-        layer.pool = POOLED_LAYERS["action_lines"]
+        layer.pool, layer.pool_weight = True, POOL_WEIGHTS["action_lines"]
     else:
         zs = zero_shot or zero_shot_calibration(cache, taxonomy, data_dir)
         layer = zero_shot_layer(ids, protos, zs, keywords)

@@ -30,7 +30,7 @@ from nlp.training.fit import (
     zero_shot_calibration,
 )
 from nlp.training.schemes.common import (
-    POOLED_LAYERS,
+    POOL_WEIGHTS,
     SDG_FILES,
     TrainResult,
     count_sources,
@@ -83,7 +83,7 @@ def train_sdgs(
                                  groups=[e.source for e in examples],
                                  objective="decision_accuracy")
         layers["sdgs"] = fits["sdgs"].layer
-        layers["sdgs"].pool = POOLED_LAYERS["sdgs"]
+        layers["sdgs"].pool, layers["sdgs"].pool_weight = True, POOL_WEIGHTS["sdgs"]
         # Targets: zero-shot prototypes (text + indicators + JRC keywords + Aurora phrases) and
         # keyword matches, calibrated on Matrix rationales that name targets.
         extra = {t: [", ".join(p)] for t, p in aurora.items() if p}
