@@ -19,6 +19,9 @@ from nlp.training.evaluation.config import BASELINE_SYSTEM as BASELINE
 from nlp.training.evaluation.config import GOLD_SCHEME_KEYS
 
 FIGURES = ("top1", "top3", "precision", "recall", "micro_f1", "decision_accuracy")
+# the trained system with sentences and clauses pooled, the weight chosen without the scored
+# fold or source (the evaluation's nested pooling row)
+POOLED = "pooled"
 
 
 def _pick(metrics: dict[str, Any]) -> dict[str, float]:
@@ -38,14 +41,21 @@ def evaluation_figures(schemes: dict[str, dict[str, Any]], gold: dict[str, Any],
             entry["in_source"] = {"eval_set": result.get("eval_set"),
                                   **{s: _pick(m) for s, m in result["systems"].items()
                                      if s in ("trained", BASELINE)}}
+            if result.get("pooling"):
+                entry["in_source"][POOLED] = _pick(result["pooling"]["nested"])
             held = result.get("held_out")
             if held:
                 entry["held_out"] = {"kind": held.get("kind"),
                                      **{s: _pick(m) for s, m in held["mean"]["systems"].items()
                                         if s in ("trained", BASELINE)}}
+                nested = (held.get("pooling") or {}).get("nested")
+                if nested:
+                    entry["held_out"][POOLED] = _pick(nested["mean"])
                 entry["per_source"] = {
                     name: {s: round(float(r["systems"][s]["micro_f1"]), 3)
                            for s in ("trained", BASELINE) if s in r["systems"]}
+                    | ({POOLED: round(float(nested["per_source"][name]["micro_f1"]), 3)}
+                       if nested and name in nested["per_source"] else {})
                     for name, r in held["sources"].items()}
         if gold.get("available"):
             crossed = gold.get("cross_fitted", {})
@@ -62,6 +72,13 @@ def evaluation_figures(schemes: dict[str, dict[str, Any]], gold: dict[str, Any],
     return out
 
 
+def _table_head(first: str, pooled: bool) -> list[str]:
+    titles = [first, "this method, text whole",
+              *(["pooled (w chosen without the scored part)"] if pooled else []),
+              "baseline"]
+    return ["| " + " | ".join(titles) + " |", "| --- |" + " ---: |" * (len(titles) - 1)]
+
+
 def card_section(evaluation: dict[str, Any]) -> list[str]:
     """Markdown lines of a model card's evaluation section."""
     run = evaluation.get("run", {})
@@ -74,18 +91,24 @@ def card_section(evaluation: dict[str, Any]) -> list[str]:
         block = evaluation.get(part)
         if not block:
             continue
-        lines += [f"{title} ({block.get('eval_set') or block.get('kind')}):", "",
-                  "| figure | this method | baseline |", "| --- | ---: | ---: |"]
         trained, base = block.get("trained", {}), block.get(BASELINE, {})
-        lines += [f"| {k} | {trained[k]:.3f} | {base.get(k, float('nan')):.3f} |"
+        pooled = block.get(POOLED)
+        lines += [f"{title} ({block.get('eval_set') or block.get('kind')}):", "",
+                  *_table_head("figure", pooled is not None)]
+        lines += ["| " + " | ".join([k, f"{trained[k]:.3f}",
+                                     *([f"{pooled.get(k, float('nan')):.3f}"] if pooled else []),
+                                     f"{base.get(k, float('nan')):.3f}"]) + " |"
                   for k in FIGURES if k in trained]
         lines.append("")
     per_source = evaluation.get("per_source")
     if per_source:
-        lines += ["Micro-F1 per held-out source:", "", "| source | this method | baseline |",
-                  "| --- | ---: | ---: |"]
-        lines += [f"| {name} | {v.get('trained', float('nan')):.3f} | "
-                  f"{v.get(BASELINE, float('nan')):.3f} |" for name, v in per_source.items()]
+        with_pooled = any(POOLED in v for v in per_source.values())
+        lines += ["Micro-F1 per held-out source:", "", *_table_head("source", with_pooled)]
+        lines += ["| " + " | ".join([name, f"{v.get('trained', float('nan')):.3f}",
+                                     *([f"{v.get(POOLED, float('nan')):.3f}"]
+                                       if with_pooled else []),
+                                     f"{v.get(BASELINE, float('nan')):.3f}"]) + " |"
+                  for name, v in per_source.items()]
         lines.append("")
     gold = evaluation.get("gold")
     if gold:

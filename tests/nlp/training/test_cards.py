@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from nlp.tagging.suite import TaggerSuite
-from nlp.training.cards import BASELINE, evaluation_figures, record_evaluation
+from nlp.training.cards import BASELINE, POOLED, card_section, evaluation_figures, record_evaluation
 from nlp.training.reports import model_card
 
 
@@ -49,6 +49,26 @@ def test_figures_keep_the_trained_method_beside_the_baseline():
     assert figures["gdc"]["gold"]["gdc"]["rule"] == "shipped"  # only the gold set for GDC
     assert "in_source" not in figures["gdc"]
     assert "action-lines" not in figures  # nothing measured, nothing recorded
+
+
+def test_pooled_figures_are_the_nested_rows_and_get_their_own_column():
+    pooled = {**SCHEMES["sdgs"], "pooling": {"nested": _metrics(0.81)}}
+    held = dict(pooled["held_out"])
+    held["pooling"] = {"nested": {"mean": _metrics(0.65),
+                                  "per_source": {"src-b": {"micro_f1": 0.43, "weight": "0.5"}}}}
+    pooled["held_out"] = held
+    figures = evaluation_figures({"sdgs": pooled}, GOLD, RUN)["sdgs"]
+    assert figures["in_source"][POOLED]["micro_f1"] == 0.81
+    assert figures["held_out"][POOLED]["micro_f1"] == 0.65
+    assert figures["per_source"]["src-b"] == {"trained": 0.37, BASELINE: 0.42, POOLED: 0.43}
+    assert POOLED not in figures["per_source"]["src-a"]  # not pooled: no figure made up
+    card = "\n".join(card_section(figures))
+    assert "| micro_f1 | 0.800 | 0.810 | 0.600 |" in card
+    assert "| src-b | 0.370 | 0.430 | 0.420 |" in card
+    assert "| src-a | 0.700 | nan | 0.610 |" in card
+    # without pooling figures the card keeps its two columns
+    plain = "\n".join(card_section(evaluation_figures(SCHEMES, GOLD, RUN)["sdgs"]))
+    assert "pooled" not in plain and "| micro_f1 | 0.800 | 0.600 |" in plain
 
 
 def test_recording_rewrites_manifest_and_card_but_not_the_tags(
