@@ -98,27 +98,6 @@ class Tagger:
             seg_proba = layer.proba(seg_vectors,
                                     [s for _, seg_texts in segments for s in seg_texts])
         return pool_scores(proba, seg_proba, owner, layer.pool_weight)
-        if isinstance(segments, SegmentRows):
-            owner = segments.owner
-            if not len(owner):
-                return proba
-            seg_proba = proba[segments.rows]
-        else:
-            if not segments:
-                return proba
-            owner = np.concatenate([np.full(len(seg_texts), i) for i, (_, seg_texts)
-                                    in enumerate(segments)]).astype(np.int64)
-            if not len(owner):
-                return proba
-            seg_vectors = np.vstack([v for v, seg_texts in segments if len(seg_texts)])
-            seg_proba = layer.proba(seg_vectors,
-                                    [s for _, seg_texts in segments for s in seg_texts])
-        best = np.full_like(proba, -1.0)
-        np.maximum.at(best, owner, seg_proba)
-        has = np.zeros(len(proba), bool)
-        has[owner] = True
-        proba[has] = (proba[has] + np.maximum(proba[has], best[has])) / 2
-        return proba
 
     def labels(self) -> dict[str, list[str]]:
         """Every label id under every output key."""

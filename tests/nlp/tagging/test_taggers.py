@@ -12,7 +12,7 @@ import pytest
 from nlp.embed import HashEmbedder
 from nlp.errors import ManifestMismatchError, ModelNotFoundError
 from nlp.tagging.keywords import KeywordMatcher
-from nlp.tagging.scoring import ScoringLayer
+from nlp.tagging.scoring import ScoringLayer, pool_scores
 from nlp.tagging.suite import TaggerSuite, tag_document
 from nlp.tagging.taggers import Tagger
 from nlp.tagging.types import EmptyTextError
@@ -314,3 +314,33 @@ def test_json_fields_write_what_json_dumps_writes(zero_shot_suite) -> None:
                 rows = [t for values in tags.tags.values() for t in values]
                 assert any(t.sentences or t.keywords for t in rows)
                 assert any(not (t.sentences or t.examples or t.keywords) for t in rows)
+
+
+def test_pool_scores_mixes_each_text_with_its_best_segment():
+    proba = np.array([[0.2, 0.9], [0.5, 0.1], [0.3, 0.3]])
+    segments = np.array([[0.8, 0.1], [0.4, 0.6], [0.1, 0.2]])
+    owner = np.array([0, 0, 1])  # text 2 has no segments
+    pooled = pool_scores(proba, segments, owner, 0.75)
+    # text 0: label 0 best segment 0.8 -> 0.25 * 0.2 + 0.75 * 0.8; label 1 no segment beats
+    # the text, so it keeps 0.9
+    np.testing.assert_allclose(pooled[0], [0.65, 0.9])
+    np.testing.assert_allclose(pooled[1], [0.5, 0.25 * 0.1 + 0.75 * 0.2])
+    np.testing.assert_allclose(pooled[2], proba[2])
+    np.testing.assert_allclose(pool_scores(proba, segments, owner, 0.0), proba)
+    assert proba[0, 0] == 0.2  # the input is not changed
+    # the layer's weight is saved and read back; older layers pool at 0.5
+    layer = ScoringLayer(["a", "b"], np.eye(2, 4, dtype=np.float32), pool=True, pool_weight=0.75)
+    assert layer.config()["decision"]["pool_weight"] == 0.75
+    config = layer.config()
+    del config["decision"]["pool_weight"]
+    arrays = np.load(_save_arrays(layer))
+    assert ScoringLayer.from_saved(config, arrays, "x").pool_weight == 0.5
+
+
+def _save_arrays(layer: ScoringLayer):
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **layer.arrays("x"))
+    buffer.seek(0)
+    return buffer
