@@ -37,7 +37,7 @@ from nlp.taxonomy import ACTION_LINES, load_taxonomy
 from nlp.training.evaluation.config import OBJECTIVES
 from nlp.training.evaluation.metrics import classification_metrics
 from nlp.training.evaluation.splits import SchemeData, in_source_splits
-from nlp.training.evaluation.systems import SYSTEMS, _segmenter, score_splits
+from nlp.training.evaluation.systems import SYSTEMS, score_splits, segment_encoder
 from nlp.training.finetune import finetune_encoder
 from nlp.training.fit import build_prototypes
 
@@ -55,7 +55,7 @@ def scheme_data(embedder, taxonomy, examples) -> SchemeData:
         ACTION_LINES, [lab.id for lab in labels], examples, cache.encode,
         build_prototypes(cache, taxonomy, ACTION_LINES, labels),
         {lab.id: list(lab.keywords) for lab in labels}, OBJECTIVES[ACTION_LINES],
-        _segmenter(cache, None))
+        segment_encoder(cache, None))
 
 
 def fold_scores(data: SchemeData, split) -> dict[str, tuple[np.ndarray, np.ndarray]]:

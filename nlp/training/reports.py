@@ -128,7 +128,7 @@ def summary_rows(results: dict[str, dict[str, Any]], gold: dict[str, Any] | None
             held = result["held_out"].get("pooling")
             shipped = _shipped_rule(held, weights.get(scheme))
             if shipped:
-                label = f"trained, pooled as shipped (w {float(shipped):g})"
+                label = f"trained, pooled as shipped (w {float(shipped):g}; see section 5)"
                 rows.append((f"{name}, {_held_out_name(result)}", label, held["mean"][shipped]))
     if gold and gold.get("available"):
         for key, m in gold["keys"].items():
@@ -410,10 +410,13 @@ def _pooling_section(results: dict[str, dict[str, Any]],
             lines += [f"### {name}, {_held_out_name(result)}", "", *_head("pooling")]
             for w, m in held["mean"].items():
                 lines.append(_row(_weight_name(w, mark), m))
-            chosen = {n: r["weight"] for n, r in held["nested"]["per_source"].items()}
-            lines += [_row("nested", held["nested"]["mean"]), "",
-                      f"Selection: {held['selection']}; weights chosen: {chosen}.", ""]
-            if len(held["per_source"]) > 1:
+            if held["nested"]:
+                chosen = {n: r["weight"] for n, r in held["nested"]["per_source"].items()}
+                lines += [_row("nested", held["nested"]["mean"]), "",
+                          f"Selection: {held['selection']}; weights chosen: {chosen}.", ""]
+            else:
+                lines += ["", f"Selection: {held['selection']}.", ""]
+            if held["nested"] and len(held["per_source"]) > 1:
                 weights = list(held["mean"])
                 head = ["held-out source", *(_weight_name(w, short=True) for w in weights),
                         "nested (rule)"]

@@ -224,10 +224,17 @@ def _pooling_held_out(data: SchemeData, splits: Sequence[Split],
                 data.labels, data.y[split.test], proba, pred, data.primary[split.test],
                 detail=False)
     in_mean = [s.name for s in splits if s.name not in PROTOTYPE_TEXT_SOURCES]
+    out = {
+        "weights": list(POOL_RULES),
+        "per_source": per_source,
+        "mean": {w: mean_metrics([per_source[n][w] for n in in_mean]) for w in POOL_RULES},
+        "nested": None,
+        "selection": "no nested choice: a rule can only be chosen on another held-out source",
+    }
+    if len(in_mean) < 2:
+        return out
 
     def best_rule(names: Sequence[str]) -> str:
-        if not names:
-            return POOL_RULES[0]
         return max(POOL_RULES, key=lambda w: float(np.mean(
             [per_source[n][w][data.objective] for n in names])))
 
@@ -235,12 +242,8 @@ def _pooling_held_out(data: SchemeData, splits: Sequence[Split],
     for split in splits:
         w = best_rule([n for n in in_mean if n != split.name])
         nested[split.name] = per_source[split.name][w] | {"weight": w}
-    return {
-        "weights": list(POOL_RULES),
-        "per_source": per_source,
-        "mean": {w: mean_metrics([per_source[n][w] for n in in_mean]) for w in POOL_RULES},
-        "nested": {"per_source": nested,
-                   "mean": mean_metrics([nested[n] for n in in_mean])},
+    return out | {
+        "nested": {"per_source": nested, "mean": mean_metrics([nested[n] for n in in_mean])},
         "selection": (f"nested: each source is pooled with the rule whose mean "
                       f"{data.objective} is best over the other held-out sources"),
     }
@@ -293,7 +296,7 @@ def _header(embedder: Any, data: SchemeData, config: EvalConfig) -> dict[str, An
     }
 
 
-def _segmenter(cache: Any, progress: Progress | None
+def segment_encoder(cache: Any, progress: Progress | None
                ) -> Callable[[list[str]], list[tuple[np.ndarray, list[str]]]]:
     """Each text's sentences and clauses embedded as the taggers embed them for pooling."""
     from nlp.tagging.evidence import encode_with_segments
@@ -330,7 +333,7 @@ def evaluate_action_lines(
         lambda texts: cache.encode(texts, show_progress=progress is not None),
         build_prototypes(cache, taxonomy, ACTION_LINES, labels),
         {lab.id: list(lab.keywords) for lab in labels}, OBJECTIVES[ACTION_LINES],
-        _segmenter(cache, progress))
+        segment_encoder(cache, progress))
     fits = FitCache(config.fit_cache, embedder.name)
     systems, mixes, pooling = _in_source(data, "wsis-prizes-2021", config, progress, fits)
     result = _header(embedder, data, config) | {
@@ -375,7 +378,7 @@ def evaluate_sdgs(
         SDGS, [g.id for g in goals], examples,
         lambda texts: cache.encode(texts, show_progress=progress is not None),
         build_prototypes(cache, taxonomy, SDGS, goals), sdg_goal_keywords(taxonomy, data_dir),
-        OBJECTIVES[SDGS], _segmenter(cache, progress))
+        OBJECTIVES[SDGS], segment_encoder(cache, progress))
     fits = FitCache(config.fit_cache, embedder.name)
     systems, mixes, pooling = _in_source(data, "qu-sdg-sentences", config, progress, fits)
     result = _header(embedder, data, config) | {

@@ -311,6 +311,9 @@ def test_pooling_tables_choose_each_weight_without_the_scored_part():
             [table["per_source"][s][w]["decision_accuracy"] for s in others]))
         assert row["weight"] == best
         assert row["micro_f1"] == table["per_source"][source][best]["micro_f1"]
+    # one held-out source: nothing else to choose a rule on, so no nested row
+    single = ev_systems._held_out(data, ["src1"], config, None)["pooling"]
+    assert single["nested"] is None and set(single["per_source"]) == {"src1"}
     result = {"scheme": "sdgs", "labels": data.labels, "eval_set": "toy", "selection": "nested",
               "systems": systems, "mix_per_fold": mixes, "pooling": pooling,
               "held_out": held | {"kind": "leave-one-source-out", "selection": "inner LOSO"}}
