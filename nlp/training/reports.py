@@ -12,7 +12,7 @@ import numpy as np
 from nlp.tagging.scoring import COMPONENTS
 from nlp.taxonomy import ACTION_LINES, SDGS, Taxonomy
 from nlp.training.cards import card_section
-from nlp.training.evaluation.config import BASELINE_SYSTEM, SYSTEMS
+from nlp.training.evaluation.config import BASELINE_SYSTEM, SYSTEMS, UNION_RULE
 
 SCHEME_NAMES = {ACTION_LINES: "Action Lines", SDGS: "SDG goals"}
 HEADLINE = ("top1", "top3", "precision", "recall", "micro_f1", "macro_f1", "macro_f1_top1",
@@ -143,7 +143,7 @@ def _shipped_rule(pooling: dict[str, Any] | None, weight: float | None) -> str |
     if not pooling or weight is None:
         return None
     table = pooling.get("by_weight") or pooling.get("mean") or {}
-    return next((key for key in table if key != "union" and abs(float(key) - weight) < 1e-9),
+    return next((key for key in table if key != UNION_RULE and abs(float(key) - weight) < 1e-9),
                 None)
 
 
@@ -365,8 +365,8 @@ def _ablation_section(results: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def _weight_name(rule: str, shipped: float | None = None, short: bool = False) -> str:
-    if rule == "union":
-        return "union" if short else "union: text (w 0.5) or a segment's own decision"
+    if rule == UNION_RULE:
+        return UNION_RULE if short else f"{UNION_RULE}: text (w 0.5) or a segment's own decision"
     w = float(rule)
     if short:
         return f"w {w:g}"

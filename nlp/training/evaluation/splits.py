@@ -36,19 +36,24 @@ class SchemeData:
     segment_texts: list[str] | None = None
     _keyword_logits: np.ndarray | None = field(default=None, repr=False)
     _segment_keyword_logits: np.ndarray | None = field(default=None, repr=False)
+    _keyword_probe: ScoringLayer | None = field(default=None, repr=False)
+
+    def _keywords_in(self, texts: Sequence[str]) -> np.ndarray:
+        if self._keyword_probe is None:
+            self._keyword_probe = ScoringLayer(self.labels, self.prototypes,
+                                               keywords=self.keywords)
+        return self._keyword_probe.keyword_logits(texts)
 
     def keyword_logits(self) -> np.ndarray:
         """``(n, L)`` keyword logits (they need no training, so they are computed once)."""
         if self._keyword_logits is None:
-            probe = ScoringLayer(self.labels, self.prototypes, keywords=self.keywords)
-            self._keyword_logits = probe.keyword_logits(self.texts)
+            self._keyword_logits = self._keywords_in(self.texts)
         return self._keyword_logits
 
     def segment_keyword_logits(self) -> np.ndarray:
         """``(m, L)`` keyword logits of the segments (computed once)."""
         if self._segment_keyword_logits is None:
-            probe = ScoringLayer(self.labels, self.prototypes, keywords=self.keywords)
-            self._segment_keyword_logits = probe.keyword_logits(self.segment_texts or [])
+            self._segment_keyword_logits = self._keywords_in(self.segment_texts or [])
         return self._segment_keyword_logits
 
     @property

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from nlp.tagging.scoring import COMPONENTS, ScoringLayer, pool_scores
+from nlp.tagging.scoring import COMPONENTS, POOL_WEIGHT, ScoringLayer, pool_scores
 from nlp.taxonomy import ACTION_LINES, SDGS, Taxonomy
 from nlp.training.evaluation.config import (
     MIN_SOURCE_SIZE,
@@ -106,11 +106,12 @@ class Pooled:
 
     def rule(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Scores and decisions under a pooling rule of :data:`POOL_RULES`: a weight, or
-        :data:`UNION_RULE` (decisions at weight 0.5 or-ed with each segment's own)."""
+        :data:`UNION_RULE` (decisions at the default weight, 0.5, or-ed with each segment's
+        own)."""
         if name != UNION_RULE:
             proba = self.proba(float(name))
             return proba, self.decide(proba)
-        proba = self.proba(0.5)
+        proba = self.proba(POOL_WEIGHT)
         pred = self.decide(proba)
         np.logical_or.at(pred, self.owner, self.decide(self.segment_proba))
         return proba, pred
@@ -190,9 +191,12 @@ def _pooling_in_source(data: SchemeData, splits: Sequence[Split],
     """The trained system with its test texts' segments pooled under each rule of
     :data:`POOL_RULES`, over all folds; and nested: each fold pooled with the rule that
     scores best (the scheme's objective) on the other folds."""
+    # each fold pooled under each rule once; the nested choice reuses them
+    pooled = {(k, w): _pooled(scored[k], w) for k in range(len(splits)) for w in POOL_RULES}
+
     def figures(parts: Sequence[int], weights: Sequence[str]) -> dict[str, Any]:
         rows = np.concatenate([splits[k].test for k in parts])
-        pairs = [_pooled(scored[k], w) for k, w in zip(parts, weights)]
+        pairs = [pooled[k, w] for k, w in zip(parts, weights)]
         return classification_metrics(
             data.labels, data.y[rows], np.concatenate([p for p, _ in pairs]),
             np.concatenate([d for _, d in pairs]), data.primary[rows], detail=False)
