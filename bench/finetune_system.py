@@ -6,9 +6,11 @@ fold's test projects: supervised-contrastive on every other Action Line text (ot
 folds, 2015 titles, Matrix plan items and rationales, taxonomy scope items), recipe ``al4``
 (4 epochs, 48 texts per label per epoch, 128 tokens, lr 3e-5, tau 0.07, seed 0). The same
 folds on the base body give the comparison row. Figures go to stdout and to
-``$WSIS_FT_WORK/system.json``; bodies are deleted after use.
+``$WSIS_FT_WORK/system.json``. ``--alphas`` also scores weight-space averages of each fold's
+body with the base (``interpolate_encoder``; 1 is the fine-tuned body itself). Bodies are
+deleted after use unless ``--keep``; a kept body is reused by the next run.
 
-    python bench/finetune_system.py --folds 0,1,2,3,4
+    python bench/finetune_system.py --folds 0,1,2,3,4 --alphas 0.5,1 --keep
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from nlp.training.evaluation.config import OBJECTIVES
 from nlp.training.evaluation.metrics import classification_metrics
 from nlp.training.evaluation.splits import SchemeData, in_source_splits
 from nlp.training.evaluation.systems import SYSTEMS, score_splits, segment_encoder
-from nlp.training.finetune import finetune_encoder
+from nlp.training.finetune import finetune_encoder, interpolate_encoder
 from nlp.training.fit import build_prototypes
 
 DATA = Path(os.environ.get("WSIS_DATA_DIR", ROOT.parent / "shared" / "data"))
@@ -70,14 +72,17 @@ def fold_scores(data: SchemeData, split) -> dict[str, tuple[np.ndarray, np.ndarr
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--folds", default="0,1,2,3,4")
+    parser.add_argument("--alphas", default="1", help="weights of the tuned body, e.g. 0.5,1")
+    parser.add_argument("--keep", action="store_true", help="keep (and reuse) fold bodies")
     args = parser.parse_args()
     folds = [int(f) for f in args.folds.split(",")]
+    alphas = [float(a) for a in args.alphas.split(",")]
     taxonomy = load_taxonomy(ROOT / "corpus" / "taxonomy", DATA)
     examples = action_line_examples(DATA, taxonomy)
     base = scheme_data(SentenceTransformerEmbedder(BUNDLED_MODEL), taxonomy, examples)
     splits = in_source_splits(base.sources, base.primary, base.calibrate, "wsis-prizes-2021", 5,
                               0)
-    results: dict[str, dict[str, list]] = {"base": {}, "al4": {}}
+    results: dict[str, dict[str, list]] = {"base": {}, **{body_name(a): {} for a in alphas}}
     runs = []
     for k in folds:
         split = splits[k]
@@ -87,17 +92,30 @@ def main() -> None:
         train = [e for i, e in enumerate(examples) if i not in test and e.positive]
         out = WORK / f"system-body-{k}"
         started = time.time()
-        finetune_encoder([e.text for e in train], [[f"al:{lab}" for lab in e.labels]
-                                                   for e in train],
-                         bundled_model_path(), out, **RECIPE)
+        if not (out / "manifest.json").is_file():
+            finetune_encoder([e.text for e in train], [[f"al:{lab}" for lab in e.labels]
+                                                       for e in train],
+                             bundled_model_path(), out, **RECIPE)
         runs.append({"fold": k, "texts": len(train), "wall_s": round(time.time() - started, 1),
                      "load": os.getloadavg()})
-        data = scheme_data(SentenceTransformerEmbedder(str(out)), taxonomy, examples)
-        for name, (proba, pred) in fold_scores(data, split).items():
-            results["al4"].setdefault(name, []).append((k, proba, pred))
-        shutil.rmtree(out, ignore_errors=True)
+        for alpha in alphas:
+            body = out
+            if alpha < 1:
+                body = WORK / f"system-body-{k}-a{round(alpha * 100)}"
+                interpolate_encoder(bundled_model_path(), out, alpha, body)
+            data = scheme_data(SentenceTransformerEmbedder(str(body)), taxonomy, examples)
+            for name, (proba, pred) in fold_scores(data, split).items():
+                results[body_name(alpha)].setdefault(name, []).append((k, proba, pred))
+            if body != out:
+                shutil.rmtree(body, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(out, ignore_errors=True)
         print(f"fold {k}: fine-tuned on {len(train)} texts in {runs[-1]['wall_s']} s", flush=True)
         report(base, splits, results, runs)
+
+
+def body_name(alpha: float) -> str:
+    return "al4" if alpha == 1 else f"al4 x {alpha:g}"
 
 
 def report(data: SchemeData, splits, results, runs) -> None:

@@ -24,6 +24,7 @@ import math
 import os
 import platform
 import random
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -140,6 +141,11 @@ def model_card(manifest: Mapping[str, Any], notes: str = "") -> str:
         f"- labels: {manifest['n_labels']} (namespaced `scheme:label`)",
         f"- sha256 of the sorted (text, labels) pairs: `{manifest['training_data_sha256']}`",
     ]
+    mix = manifest.get("interpolation")
+    if mix:
+        lines[3:3] = [(f"Its weights are {1 - mix['alpha']:.2f} x `{mix['base_model']}` + "
+                      f"{mix['alpha']:.2f} x `{mix['tuned_model']}` (weight-space average, "
+                      "WiSE-FT); the training below is the tuned body's."), ""]
     for rel, sha in (manifest.get("data_files") or {}).items():
         lines.append(f"- `{rel}` sha256 `{sha}`")
     lines += [
@@ -383,4 +389,73 @@ def read_manifest(model_dir: Path) -> dict[str, Any]:
             f"{str(path)!r} is kind {manifest.get('kind')!r} format "
             f"{manifest.get('format_version')!r}; expected {KIND!r} format {FORMAT_VERSION}"
         )
+    return manifest
+
+
+def interpolate_encoder(base_model: Path | str, tuned_model: Path, alpha: float,
+                        out_dir: Path, *, name: str | None = None) -> dict[str, Any]:
+    """Save the weight-space average ``(1 - alpha) * base + alpha * tuned`` of two bodies.
+
+    Averaging a fine-tuned body with the one it started from (Wortsman et al. 2022, "WiSE-FT")
+    keeps part of the fine-tuning gain on the training genre while giving back less of the
+    base model's behaviour on other text. ``alpha`` 1 is the fine-tuned body, 0 the base.
+
+    Args:
+        base_model: the local sentence-transformers directory the tuned body started from.
+        tuned_model: a directory written by :func:`finetune_encoder`.
+        alpha: weight of the tuned body, in [0, 1].
+        out_dir: where the mixed body is written (replaced atomically if it exists).
+        name: model name for the manifest (default: ``out_dir.name``).
+
+    Returns:
+        The manifest written: the tuned body's, with ``interpolation`` recording alpha and the
+        base model.
+
+    Raises:
+        ValueError: alpha outside [0, 1], or the two bodies do not have the same tensors.
+        FileNotFoundError: a directory or its ``model.safetensors`` is missing.
+    """
+    from safetensors.numpy import load_file, save_file
+
+    if not 0.0 <= float(alpha) <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+    base_path, tuned_path = Path(base_model).expanduser(), Path(tuned_model)
+    manifest = read_manifest(tuned_path)
+    weights = {}
+    for role, path in (("base", base_path), ("tuned", tuned_path)):
+        file = path / "model.safetensors"
+        if not file.is_file():
+            raise FileNotFoundError(f"No model.safetensors in {role} model {str(path)!r}")
+        weights[role] = load_file(str(file))
+    base, tuned = weights["base"], weights["tuned"]
+    missing = sorted(set(tuned) - set(base))
+    mismatched = sorted(k for k in set(tuned) & set(base) if base[k].shape != tuned[k].shape)
+    if missing or mismatched:
+        raise ValueError(f"{str(tuned_path)!r} does not match {str(base_path)!r}: tensors "
+                         f"missing from the base {missing[:3]}, shapes differ {mismatched[:3]}")
+    a = float(alpha)
+    mixed = {}
+    for key, value in tuned.items():
+        if value.dtype.kind == "f":
+            blend = (1.0 - a) * base[key].astype(np.float32) + a * value.astype(np.float32)
+            mixed[key] = blend.astype(value.dtype)
+        else:  # integer buffers (position ids) are the same in both
+            mixed[key] = value
+    out_dir = Path(out_dir)
+    manifest = {**manifest, "name": name or out_dir.name,
+                "interpolation": {"alpha": a, "base_model": _base_name(base_path),
+                                  "tuned_model": manifest.get("name", tuned_path.name)},
+                "created": datetime.now(UTC).isoformat(timespec="seconds")}
+    with atomic_dir(out_dir) as tmp:
+        for item in tuned_path.iterdir():
+            if item.name in ("model.safetensors", "manifest.json", "README.md"):
+                continue
+            if item.is_dir():
+                shutil.copytree(item, tmp / item.name)
+            else:
+                shutil.copy2(item, tmp / item.name)
+        save_file(mixed, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False)
+                                           + "\n", encoding="utf-8")
+        (tmp / "README.md").write_text(model_card(manifest), encoding="utf-8")
     return manifest

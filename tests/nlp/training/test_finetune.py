@@ -117,3 +117,27 @@ def test_finetune_pulls_same_label_texts_together(tmp_path: Path) -> None:
     assert str(first[next(iter(first))].dtype) == "float16"
     assert json.loads((again.out_dir / "manifest.json").read_text())["training_data_sha256"] == \
         manifest["training_data_sha256"]
+
+    # Weight-space average with the base: halfway weights, a margin between the two bodies.
+    from nlp.training.finetune import interpolate_encoder
+
+    mixed = interpolate_encoder(bundled_model_path(), out, 0.5, tmp_path / "mix")
+    assert mixed["interpolation"]["alpha"] == 0.5 and mixed["name"] == "mix"
+    assert mixed["training_data_sha256"] == manifest["training_data_sha256"]
+    base_w = load_file(bundled_model_path() / "model.safetensors")
+    mix_w = load_file(tmp_path / "mix" / "model.safetensors")
+    key = next(k for k in first if first[k].ndim == 2)
+    expected = (base_w[key].astype(np.float32) + first[key].astype(np.float32)) / 2
+    assert np.allclose(mix_w[key].astype(np.float32), expected, atol=2e-3)
+    assert not np.allclose(mix_w[key], first[key])
+    assert margin(bundled_model_path()) < margin(tmp_path / "mix") < margin(out)
+    assert "WiSE-FT" in (tmp_path / "mix" / "README.md").read_text()
+
+
+def test_interpolation_rejects_alpha_outside_unit_interval(tmp_path: Path) -> None:
+    from nlp.training.finetune import interpolate_encoder
+
+    for alpha in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="alpha"):
+            interpolate_encoder(tmp_path, tmp_path, alpha, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
