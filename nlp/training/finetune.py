@@ -195,6 +195,9 @@ def finetune_encoder(
     name: str | None = None,
     card_notes: str = "",
     extra_manifest: Mapping[str, Any] | None = None,
+    anchor_texts: Sequence[str] = (),
+    anchor_weight: float = 0.0,
+    anchor_batch: int = 16,
 ) -> FinetuneResult:
     """Fine-tune a sentence-transformers body with SupCon on CPU and save it.
 
@@ -221,6 +224,13 @@ def finetune_encoder(
         name: model name for the manifest and card (default: ``out_dir.name``).
         card_notes: extra Markdown for the model card (e.g. measured figures).
         extra_manifest: extra JSON-able keys for the manifest (e.g. ``metrics``).
+        anchor_texts: unlabelled texts whose embeddings should stay where the base model puts
+            them (e.g. policy prose, when the labelled texts are project blurbs): each step
+            adds ``anchor_weight`` times the mean cosine distance between ``anchor_batch`` of
+            them under the body being trained and under the frozen base. This keeps the
+            fine-tuning from re-arranging text of a genre it has no labels for.
+        anchor_weight: weight of the anchoring term (0: off).
+        anchor_batch: anchor texts drawn per step (cycling through a seeded shuffle).
 
     Returns:
         A :class:`FinetuneResult` with the output directory, manifest and per-epoch losses.
@@ -238,6 +248,10 @@ def finetune_encoder(
         raise ValueError(f"batch_size must be >= 2 for a contrastive loss, got {batch_size!r}")
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature!r}")
+    if not anchor_weight >= 0 or (anchor_weight > 0 and (not anchor_texts or anchor_batch < 1)):
+        raise ValueError(f"anchor_weight must be >= 0 and needs anchor texts and anchor_batch "
+                         f">= 1; got weight {anchor_weight!r}, {len(anchor_texts)} texts, "
+                         f"batch {anchor_batch!r}")
     base_path = Path(base_model).expanduser()
     if not base_path.is_dir():
         raise FileNotFoundError(f"Base model {str(base_model)!r} is not a local directory")
@@ -277,6 +291,24 @@ def finetune_encoder(
          {"params": no_decay, "weight_decay": 0.0}], lr=lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, schedule)
 
+    anchors = sorted(set(anchor_texts)) if anchor_weight > 0 else []
+    anchor_order: list[int] = []
+    anchor_targets = None
+    if anchors:  # the frozen base's embeddings, computed once
+        model.eval()
+        with torch.no_grad():
+            anchor_targets = torch.cat([_embed_batch(model, anchors[i:i + 64])
+                                        for i in range(0, len(anchors), 64)])
+
+    def anchor_loss() -> Any:
+        if not anchor_order:
+            anchor_order.extend(rng.sample(range(len(anchors)), len(anchors)))
+        pick = [anchor_order.pop() for _ in range(min(anchor_batch, len(anchor_order)))]
+        model.eval()  # no dropout: compare the embeddings inference will see (grads still flow)
+        current = _embed_batch(model, [anchors[i] for i in pick])
+        model.train()
+        return (1.0 - (current * anchor_targets[pick]).sum(dim=1)).mean()
+
     model.train()
     epoch_losses: list[float] = []
     for epoch, batches in enumerate(plan, start=1):
@@ -285,6 +317,8 @@ def finetune_encoder(
             positive, comparable = _masks(unique_labels, batch)
             embeddings = _embed_batch(model, [unique_texts[i] for i in batch])
             loss = supcon_loss(embeddings, positive, comparable, temperature)
+            if anchors:
+                loss = loss + anchor_weight * anchor_loss()
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -310,6 +344,10 @@ def finetune_encoder(
         "pooling": "mean, L2-normalised",
         "threads": threads,
     }
+    if anchors:
+        recipe.update({"anchor_weight": anchor_weight, "anchor_batch": anchor_batch,
+                       "anchor_texts": len(anchors),
+                       "anchor_sha256": training_data_sha256(anchors, [[] for _ in anchors])})
     label_names = sorted({lab for s in unique_labels for lab in s})
     manifest: dict[str, Any] = {
         "kind": KIND,

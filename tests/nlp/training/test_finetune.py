@@ -141,3 +141,43 @@ def test_interpolation_rejects_alpha_outside_unit_interval(tmp_path: Path) -> No
         with pytest.raises(ValueError, match="alpha"):
             interpolate_encoder(tmp_path, tmp_path, alpha, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+_POLICY = [
+    "Member States shall cooperate to close the digital divide between and within countries.",
+    "We recognize the importance of multistakeholder cooperation in Internet governance.",
+    "Governments should adopt national strategies for the information society.",
+    "The United Nations system will support capacity development in developing countries.",
+    "We reaffirm the commitments of the Geneva Declaration of Principles.",
+    "Standards should be open, interoperable and developed through inclusive processes.",
+]
+
+
+@pytest.mark.model
+def test_anchor_texts_stay_near_the_base_embeddings(tmp_path: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from nlp.embed import bundled_model_path
+    from nlp.training.finetune import finetune_encoder
+
+    texts, labels = _data()
+    kwargs = {"epochs": 2, "batch_size": 12, "max_seq_length": 32, "lr": 1e-4,
+              "temperature": 0.1, "per_label_cap": 8, "seed": 0}
+    with pytest.raises(ValueError, match="anchor"):
+        finetune_encoder(texts, labels, bundled_model_path(), tmp_path / "bad",
+                         anchor_weight=1.0, **kwargs)
+
+    def drift(model_dir: Path) -> float:
+        base = SentenceTransformer(str(bundled_model_path()), device="cpu")
+        tuned = SentenceTransformer(str(model_dir), device="cpu").float()
+        a = base.encode(_POLICY, normalize_embeddings=True)
+        b = tuned.encode(_POLICY, normalize_embeddings=True)
+        return float(np.mean(1 - (a * b).sum(axis=1)))
+
+    free = finetune_encoder(texts, labels, bundled_model_path(), tmp_path / "free", **kwargs)
+    held = finetune_encoder(texts, labels, bundled_model_path(), tmp_path / "held",
+                            anchor_texts=_POLICY, anchor_weight=20.0, anchor_batch=4, **kwargs)
+    assert drift(held.out_dir) < 0.5 * drift(free.out_dir)
+    recipe = held.manifest["recipe"]
+    assert recipe["anchor_weight"] == 20.0 and recipe["anchor_texts"] == len(_POLICY)
+    assert "anchor_weight" not in free.manifest["recipe"]
