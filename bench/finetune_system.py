@@ -32,6 +32,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from nlp.data import read_gdc_text, read_sdg_targets, read_trail22_sentences
 from nlp.embed import BUNDLED_MODEL, SentenceTransformerEmbedder, bundled_model_path
 from nlp.embed_cache import EmbeddingCache
 from nlp.labelled import action_line_examples
@@ -74,7 +75,11 @@ def main() -> None:
     parser.add_argument("--folds", default="0,1,2,3,4")
     parser.add_argument("--alphas", default="1", help="weights of the tuned body, e.g. 0.5,1")
     parser.add_argument("--keep", action="store_true", help="keep (and reuse) fold bodies")
+    parser.add_argument("--anchor-weight", type=float, default=0.0,
+                        help="keep policy prose near the base embeddings (see anchor_texts)")
     args = parser.parse_args()
+    anchors = policy_anchor_texts() if args.anchor_weight > 0 else []
+    tag = f"anchor{args.anchor_weight:g}" if anchors else "al4"
     folds = [int(f) for f in args.folds.split(",")]
     alphas = [float(a) for a in args.alphas.split(",")]
     taxonomy = load_taxonomy(ROOT / "corpus" / "taxonomy", DATA)
@@ -82,7 +87,7 @@ def main() -> None:
     base = scheme_data(SentenceTransformerEmbedder(BUNDLED_MODEL), taxonomy, examples)
     splits = in_source_splits(base.sources, base.primary, base.calibrate, "wsis-prizes-2021", 5,
                               0)
-    results: dict[str, dict[str, list]] = {"base": {}, **{body_name(a): {} for a in alphas}}
+    results: dict[str, dict[str, list]] = {"base": {}, **{body_name(tag, a): {} for a in alphas}}
     runs = []
     for k in folds:
         split = splits[k]
@@ -90,12 +95,13 @@ def main() -> None:
         for name, (proba, pred) in fold_scores(base, split).items():
             results["base"].setdefault(name, []).append((k, proba, pred))
         train = [e for i, e in enumerate(examples) if i not in test and e.positive]
-        out = WORK / f"system-body-{k}"
+        out = WORK / (f"system-body-{k}" if not anchors else f"system-body-{k}-{tag}")
         started = time.time()
         if not (out / "manifest.json").is_file():
             finetune_encoder([e.text for e in train], [[f"al:{lab}" for lab in e.labels]
                                                        for e in train],
-                             bundled_model_path(), out, **RECIPE)
+                             bundled_model_path(), out, anchor_texts=anchors,
+                             anchor_weight=args.anchor_weight, **RECIPE)
         runs.append({"fold": k, "texts": len(train), "wall_s": round(time.time() - started, 1),
                      "load": os.getloadavg()})
         for alpha in alphas:
@@ -105,7 +111,7 @@ def main() -> None:
                 interpolate_encoder(bundled_model_path(), out, alpha, body)
             data = scheme_data(SentenceTransformerEmbedder(str(body)), taxonomy, examples)
             for name, (proba, pred) in fold_scores(data, split).items():
-                results[body_name(alpha)].setdefault(name, []).append((k, proba, pred))
+                results[body_name(tag, alpha)].setdefault(name, []).append((k, proba, pred))
             if body != out:
                 shutil.rmtree(body, ignore_errors=True)
         if not args.keep:
@@ -114,8 +120,15 @@ def main() -> None:
         report(base, splits, results, runs)
 
 
-def body_name(alpha: float) -> str:
-    return "al4" if alpha == 1 else f"al4 x {alpha:g}"
+def body_name(tag: str, alpha: float) -> str:
+    return tag if alpha == 1 else f"{tag} x {alpha:g}"
+
+
+def policy_anchor_texts() -> list[str]:
+    """UN policy prose with no Action Line labels: the Compact's paragraphs, the SDG targets
+    and the TRAIL22 UN-document sentences (none from the founding documents)."""
+    return ([p.text for p in read_gdc_text(DATA)] + list(read_sdg_targets(DATA).values())
+            + [x.text for x in read_trail22_sentences(DATA) if x.source == "trail22-un"])
 
 
 def report(data: SchemeData, splits, results, runs) -> None:
