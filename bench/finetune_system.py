@@ -9,6 +9,8 @@ folds on the base body give the comparison row. Figures go to stdout and to
 ``$WSIS_FT_WORK/system.json``. ``--alphas`` also scores weight-space averages of each fold's
 body with the base (``interpolate_encoder``; 1 is the fine-tuned body itself). Bodies are
 deleted after use unless ``--keep``; a kept body is reused by the next run.
+``--anchor-weight W`` fine-tunes with unlabelled UN policy prose anchored to the base
+embeddings (``finetune_encoder(anchor_texts=...)``).
 
     python bench/finetune_system.py --folds 0,1,2,3,4 --alphas 0.5,1 --keep
 """
