@@ -302,7 +302,9 @@ def _gold_section(gold: dict[str, Any] | None) -> list[str]:
     if tuned:
         lines += [(f"**In-sample warning:** the decision rule (floor, threshold shift, cap) of "
                    f"{', '.join(f'`{k}`' for k in tuned)} was fitted on these gold passages "
-                   "(model manifest `decision_rule`), so the rows marked in-sample are "
+                   "(model manifest `decision_rule`; for keys whose decisions follow from "
+                   "another layer's, such as GDC objectives from commitments, that layer's "
+                   "rule), so the rows marked in-sample are "
                    "optimistic. The rows marked cross-fitted refit that rule on the passages "
                    "of the other documents (`nlp.training.tune.cross_fit_gold`, 2 document "
                    "folds, without the held-out-source term the trainer adds for SDGs) and "

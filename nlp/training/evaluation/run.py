@@ -23,7 +23,9 @@ def evaluate_gold(settings: Any, embedder: Any, keys: Sequence[str],
 
     The parent ``C7`` is dropped from predictions (the gold set labels its sub-lines only).
     When a shipped decision rule was fitted on the gold passages (manifest ``decision_rule``),
-    its figures are in-sample; the result then also holds ``cross_fitted`` for those keys: the
+    its figures are in-sample, and so are those of every other key of the same tagger (GDC
+    objectives and sections follow from the commitments' decisions, SDG targets from the
+    goals'); the result then also holds ``cross_fitted`` for those keys: the
     same taggers with the rule refitted on the passages of the other documents
     (:func:`nlp.training.tune.cross_fit_gold`).
 
@@ -32,6 +34,7 @@ def evaluate_gold(settings: Any, embedder: Any, keys: Sequence[str],
     """
     try:
         from nlp.training.gold import GOLD_KEYS, load_gold, score_gold
+        from nlp.training.tune import GOLD_LAYER_FIELDS
     except ImportError:
         return {"available": False, "reason": "gold set not found (nlp/training/gold.py is "
                                               "missing)"}
@@ -57,8 +60,12 @@ def evaluate_gold(settings: Any, embedder: Any, keys: Sequence[str],
     tuned: dict[str, int] = {}
     for tagger in suite.taggers.values():
         rule = tagger.manifest.get("decision_rule") or {}
-        tuned.update({key: value.get("gold_passages", 0) for key, value in rule.items()
-                      if isinstance(value, dict) and value.get("gold_passages")})
+        fitted = {key: value.get("gold_passages", 0) for key, value in rule.items()
+                  if isinstance(value, dict) and value.get("gold_passages")}
+        if fitted:  # keys with no rule of their own follow a fitted layer's decisions
+            derived = {key: max(fitted.values()) for key in tagger.keys
+                       if key not in GOLD_LAYER_FIELDS}  # GDC objectives, sections; targets
+            tuned.update(derived | fitted)
     field_of = {key: name for name, key in GOLD_KEYS.items()}
 
     def figures(predictions: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:

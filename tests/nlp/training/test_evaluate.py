@@ -370,6 +370,16 @@ def test_gold_scores_the_shipped_taggers_and_cross_fits_a_rule_tuned_on_it(
     assert set(gold["cross_fitted"]) == {"action_lines"}
     section = "\n".join(_gold_section(gold))
     assert "In-sample warning" in section and "| cross-fitted |" in section
+    # GDC objectives follow from the commitments' decisions: a rule fitted on commitments
+    # makes the objective figures in-sample too, and they are cross-fitted with it
+    manifest = models / "gdc" / "v1" / "manifest.json"
+    meta = json.loads(manifest.read_text())
+    meta["decision_rule"] = {"gdc_commitments": {"floor": 0.01, "gold_passages": 107}}
+    manifest.write_text(json.dumps(meta))
+    gold = ev_run.evaluate_gold(settings, hash_embedder, keys)
+    assert gold["keys"]["gdc"]["rule_fitted_on_gold"]
+    assert set(gold["cross_fitted"]) == {"action_lines", "gdc", "gdc_commitments"}
+    assert not gold["keys"]["gdc_principles"]["rule_fitted_on_gold"]  # a rule of its own
 
 
 def test_a_fine_tuned_encoder_is_flagged_for_the_schemes_it_saw(tmp_path: Path):
