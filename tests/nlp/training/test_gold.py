@@ -165,6 +165,21 @@ def test_score_one_false_positive():
     assert al["n_predicted_labels"] == 4
 
 
+def test_bootstrap_interval_brackets_the_figure_and_narrows_with_more_passages():
+    from nlp.training.gold import bootstrap_f1_interval
+
+    assert score_gold(TINY, _perfect())["action_lines"]["f1_ci95"] == (1.0, 1.0)
+    # passages alternating right (2 tp) and half wrong (1 tp, 1 fp, 1 fn): F1 = 6 / 8
+    few = [(2, 0, 0), (1, 1, 1)] * 10
+    many = few * 20
+    low, high = bootstrap_f1_interval(few)
+    assert low < 0.75 < high <= 1.0
+    low_many, high_many = bootstrap_f1_interval(many)
+    assert low < low_many < 0.75 < high_many < high
+    assert bootstrap_f1_interval(few) == (low, high)  # seeded
+    assert bootstrap_f1_interval([]) == (0.0, 0.0)
+
+
 def test_score_accepts_lists_and_checks_length():
     predicted = [{k: sorted(v) for k, v in row.items()} for row in _perfect()]
     assert score_gold(TINY, predicted)["sdgs"]["f1"] == 1.0
