@@ -34,11 +34,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nlp.data import read_gdc_text, read_sdg_targets, read_trail22_sentences
 from nlp.embed import BUNDLED_MODEL, SentenceTransformerEmbedder, bundled_model_path
 from nlp.embed_cache import EmbeddingCache
 from nlp.labelled import action_line_examples
 from nlp.taxonomy import ACTION_LINES, load_taxonomy
+from nlp.training.encoder import policy_anchor_texts
 from nlp.training.evaluation.config import OBJECTIVES
 from nlp.training.evaluation.metrics import classification_metrics
 from nlp.training.evaluation.splits import SchemeData, in_source_splits
@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--anchor-weight", type=float, default=0.0,
                         help="keep policy prose near the base embeddings (see anchor_texts)")
     args = parser.parse_args()
-    anchors = policy_anchor_texts() if args.anchor_weight > 0 else []
+    anchors = policy_anchor_texts(DATA) if args.anchor_weight > 0 else []
     tag = f"anchor{args.anchor_weight:g}" if anchors else "al4"
     folds = [int(f) for f in args.folds.split(",")]
     alphas = [float(a) for a in args.alphas.split(",")]
@@ -124,13 +124,6 @@ def main() -> None:
 
 def body_name(tag: str, alpha: float) -> str:
     return tag if alpha == 1 else f"{tag} x {alpha:g}"
-
-
-def policy_anchor_texts() -> list[str]:
-    """UN policy prose with no Action Line labels: the Compact's paragraphs, the SDG targets
-    and the TRAIL22 UN-document sentences (none from the founding documents)."""
-    return ([p.text for p in read_gdc_text(DATA)] + list(read_sdg_targets(DATA).values())
-            + [x.text for x in read_trail22_sentences(DATA) if x.source == "trail22-un"])
 
 
 def report(data: SchemeData, splits, results, runs) -> None:

@@ -26,6 +26,16 @@ class SchemeChoice(str, Enum):
     all = "all"
 
 
+class TrainChoice(str, Enum):
+    """What ``wsis train`` builds: a tagger scheme, all of them, or the fine-tuned body."""
+
+    action_lines = "action-lines"
+    sdgs = "sdgs"
+    gdc = "gdc"
+    all = "all"
+    encoder = "encoder"
+
+
 class EvaluateChoice(str, Enum):
     """What ``wsis evaluate`` measures: a tagger scheme, all of them, or search."""
 
@@ -58,7 +68,10 @@ def _embedder(settings: Any) -> Any:
 
 
 def train_command(
-    scheme: Annotated[SchemeChoice, typer.Argument(help="Which tagger to build.")] = SchemeChoice.all,
+    scheme: Annotated[TrainChoice, typer.Argument(
+        help="Which tagger to build, or `encoder`: fine-tune the taggers' MiniLM body "
+             "(saved under models/encoders/; WSIS_TAGGING_MODEL=<that folder> then trains "
+             "taggers on it).")] = TrainChoice.all,
     feedback: Annotated[Path | None, typer.Option(
         "--feedback", help="Extra labelled examples (CSV or JSONL: text, scheme, label, positive)."
     )] = None,
@@ -68,15 +81,37 @@ def train_command(
     report_dir: Annotated[Path, typer.Option(help="Where evaluation reports go.")] = (
         PROJECT_ROOT / "reports"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    epochs: Annotated[int | None, typer.Option(help="Encoder: training epochs [4].")] = None,
+    texts_per_label: Annotated[int | None, typer.Option(
+        help="Encoder: texts per label per epoch [48].")] = None,
+    max_tokens: Annotated[int | None, typer.Option(
+        help="Encoder: tokens kept per text while training [128].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Encoder: random seed [0].")] = None,
+    anchor_weight: Annotated[float | None, typer.Option(
+        help="Encoder: keep UN policy prose at the base embeddings with this weight [0: off].")
+    ] = None,
+    interpolate: Annotated[float | None, typer.Option(
+        help="Encoder: save base + this share of the fine-tuning step (WiSE-FT) [1].")] = None,
 ) -> None:
     """Train taggers from the data directory (+ feedback) and save them under models/."""
     from nlp.config import get_settings
+
+    recipe = {"epochs": epochs, "per_label_cap": texts_per_label, "max_seq_length": max_tokens,
+              "seed": seed, "anchor_weight": anchor_weight, "interpolate": interpolate}
+    recipe = {k: v for k, v in recipe.items() if v is not None}
+    if scheme is TrainChoice.encoder:
+        _train_encoder(get_settings(), recipe, version, as_json)
+        return
+    if recipe:
+        fail(f"--{next(iter(recipe)).replace('_', '-')} and the other encoder options apply "
+             "to `wsis train encoder` only")
     from nlp.training.trainers import run_training
 
     if feedback is not None and not feedback.exists():
         fail(f"feedback file {str(feedback)!r} does not exist")
     settings = get_settings()
-    summary = run_training(settings, _embedder(settings), _schemes(scheme), feedback, version,
+    summary = run_training(settings, _embedder(settings),
+                           _schemes(SchemeChoice(scheme.value)), feedback, version,
                            not no_eval, folds, report_dir, progress=say)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
@@ -84,6 +119,32 @@ def train_command(
     _print_metrics(summary.get("metrics", {}))
     for name, path in summary["models"].items():
         typer.echo(f"{name}: {path}")
+
+
+def _train_encoder(settings: Any, recipe: dict[str, Any], version: str | None,
+                   as_json: bool) -> None:
+    from nlp.embed import bundled_model_path
+    from nlp.taxonomy import load_taxonomy
+    from nlp.training.encoder import EncoderRecipe, train_encoder
+
+    name = version or "wsis-minilm-al4"
+    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        fail(f"--version {name!r}: use letters, digits, '-', '_' and '.' only")
+    out = settings.models_dir / "encoders" / name
+    taxonomy = load_taxonomy(settings.taxonomy_dir, settings.data_dir)
+
+    def progress(p: Any) -> None:
+        if p.step == p.steps:
+            say(f"[encoder] epoch {p.epoch}/{p.epochs}: last step loss {p.loss:.3f}")
+
+    say(f"[encoder] fine-tuning {name} (about 10 minutes on 2 cores with the default recipe)")
+    manifest = train_encoder(settings.data_dir, taxonomy, bundled_model_path(), out,
+                             EncoderRecipe(**recipe), progress)
+    if as_json:
+        typer.echo(json.dumps({"path": str(out), "manifest": manifest}, indent=2))
+        return
+    typer.echo(f"encoder: {out}")
+    typer.echo(f"train taggers on it: WSIS_TAGGING_MODEL={out} wsis train all")
 
 
 def _print_metrics(metrics: dict[str, Any]) -> None:
