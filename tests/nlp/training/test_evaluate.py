@@ -360,23 +360,22 @@ def test_gold_scores_the_shipped_taggers_and_cross_fits_a_rule_tuned_on_it(
         assert 0 <= m["precision"] <= 1 and 0 <= m["recall"] <= 1 and not m["rule_fitted_on_gold"]
     assert "cross_fitted" not in gold
     assert "In-sample warning" not in "\n".join(_gold_section(gold))
+    def fit_rule_on_gold(scheme: str, key: str) -> dict:
+        manifest = models / scheme / "v1" / "manifest.json"
+        meta = json.loads(manifest.read_text())
+        meta["decision_rule"] = {key: {"floor": 0.01, "gold_passages": 107}}
+        manifest.write_text(json.dumps(meta))
+        return ev_run.evaluate_gold(settings, hash_embedder, keys)
+
     # a decision rule fitted on the gold passages makes those figures in-sample
-    manifest = models / "action-lines" / "v1" / "manifest.json"
-    meta = json.loads(manifest.read_text())
-    meta["decision_rule"] = {"action_lines": {"floor": 0.1, "gold_passages": 107}}
-    manifest.write_text(json.dumps(meta))
-    gold = ev_run.evaluate_gold(settings, hash_embedder, keys)
+    gold = fit_rule_on_gold("action-lines", "action_lines")
     assert gold["keys"]["action_lines"]["rule_fitted_on_gold"]
     assert set(gold["cross_fitted"]) == {"action_lines"}
     section = "\n".join(_gold_section(gold))
     assert "In-sample warning" in section and "| cross-fitted |" in section
     # GDC objectives follow from the commitments' decisions: a rule fitted on commitments
     # makes the objective figures in-sample too, and they are cross-fitted with it
-    manifest = models / "gdc" / "v1" / "manifest.json"
-    meta = json.loads(manifest.read_text())
-    meta["decision_rule"] = {"gdc_commitments": {"floor": 0.01, "gold_passages": 107}}
-    manifest.write_text(json.dumps(meta))
-    gold = ev_run.evaluate_gold(settings, hash_embedder, keys)
+    gold = fit_rule_on_gold("gdc", "gdc_commitments")
     assert gold["keys"]["gdc"]["rule_fitted_on_gold"]
     assert set(gold["cross_fitted"]) == {"action_lines", "gdc", "gdc_commitments"}
     assert not gold["keys"]["gdc_principles"]["rule_fitted_on_gold"]  # a rule of its own
