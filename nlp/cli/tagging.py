@@ -137,7 +137,7 @@ def _train_encoder(settings: Any, recipe: dict[str, Any], version: str | None,
         if p.step == p.steps:
             say(f"[encoder] epoch {p.epoch}/{p.epochs}: last step loss {p.loss:.3f}")
 
-    say(f"[encoder] fine-tuning {name} (about 10 minutes on 2 cores with the default recipe)")
+    say(f"[encoder] fine-tuning {name} (about 3 minutes on 2 free cores with the default recipe)")
     manifest = train_encoder(settings.data_dir, taxonomy, bundled_model_path(), out,
                              EncoderRecipe(**recipe), progress)
     if as_json:
