@@ -100,6 +100,8 @@ def train_command(
               "seed": seed, "anchor_weight": anchor_weight, "interpolate": interpolate}
     recipe = {k: v for k, v in recipe.items() if v is not None}
     if scheme is TrainChoice.encoder:
+        if feedback is not None:
+            fail("--feedback trains taggers; the encoder learns from the data directory only")
         _train_encoder(get_settings(), recipe, version, as_json)
         return
     if recipe:

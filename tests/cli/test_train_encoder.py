@@ -37,6 +37,7 @@ def test_without_data_the_encoder_is_refused_and_nothing_is_written(
     (["train", "encoder", "--epochs", "0"], "epochs must be at least 1"),
     (["train", "encoder", "--interpolate", "0"], "interpolate must be in (0, 1]"),
     (["train", "encoder", "--version", "../x"], "letters, digits"),
+    (["train", "encoder", "--feedback", "f.csv"], "data directory only"),
 ])
 def test_bad_encoder_options_fail_clearly(models_env: Path, args: list[str],
                                           message: str) -> None:
