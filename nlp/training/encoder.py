@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -99,7 +100,8 @@ def train_encoder(
     anchors = policy_anchor_texts(data_dir) if recipe.anchor_weight > 0 else []
     settings = {k: v for k, v in asdict(recipe).items()
                 if k not in ("anchor_weight", "interpolate")}
-    extra = {"trained_by": "wsis train encoder", "texts_per_source": _per_source(examples)}
+    extra = {"trained_by": "wsis train encoder",
+             "texts_per_source": dict(sorted(Counter(e.source for e in examples).items()))}
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".tuned-", dir=out_dir.parent) as scratch:
@@ -113,10 +115,3 @@ def train_encoder(
             interpolate_encoder(base_model, tuned, recipe.interpolate, out_dir)
             shutil.rmtree(tuned, ignore_errors=True)
     return read_manifest(out_dir)
-
-
-def _per_source(examples: list[Any]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for example in examples:
-        counts[example.source] = counts.get(example.source, 0) + 1
-    return dict(sorted(counts.items()))
