@@ -29,6 +29,7 @@ from nlp.labelled import action_line_examples
 from nlp.taxonomy import Taxonomy
 from nlp.training.finetune import (
     FinetuneProgress,
+    check_recipe,
     finetune_encoder,
     interpolate_encoder,
     read_manifest,
@@ -56,9 +57,12 @@ class EncoderRecipe:
 
     def check(self) -> None:
         """Raise :class:`EncoderTrainingError` with the first bad field."""
-        for name in ("epochs", "per_label_cap", "max_seq_length", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise EncoderTrainingError(f"{name} must be at least 1, got {getattr(self, name)}")
+        try:
+            check_recipe(epochs=self.epochs, batch_size=self.batch_size,
+                         max_seq_length=self.max_seq_length, per_label_cap=self.per_label_cap,
+                         temperature=self.temperature)
+        except ValueError as exc:
+            raise EncoderTrainingError(str(exc)) from None
         if not self.anchor_weight >= 0:
             raise EncoderTrainingError(f"anchor weight must be >= 0, got {self.anchor_weight}")
         if not 0 < self.interpolate <= 1:

@@ -173,6 +173,21 @@ def _machine() -> str:
     return f"{model}, {os.cpu_count()} CPUs visible"
 
 
+def check_recipe(*, epochs: int, batch_size: int, max_seq_length: int, per_label_cap: int,
+                 temperature: float, group_size: int = 4) -> None:
+    """Raise ``ValueError`` naming the first recipe setting :func:`finetune_encoder` cannot
+    train with (callers check before loading data or a model)."""
+    for arg, value in (("epochs", epochs), ("batch_size", batch_size),
+                       ("max_seq_length", max_seq_length), ("per_label_cap", per_label_cap),
+                       ("group_size", group_size)):
+        if int(value) < 1:
+            raise ValueError(f"{arg} must be at least 1, got {value!r}")
+    if batch_size < 2:
+        raise ValueError(f"batch_size must be >= 2 for a contrastive loss, got {batch_size!r}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature!r}")
+
+
 def finetune_encoder(
     texts: Sequence[str],
     label_sets: Sequence[Sequence[str]],
@@ -239,15 +254,8 @@ def finetune_encoder(
         ValueError: bad arguments or labels that are not namespaced.
         FileNotFoundError: ``base_model`` is not a local directory.
     """
-    for arg, value in (("epochs", epochs), ("batch_size", batch_size),
-                       ("max_seq_length", max_seq_length), ("per_label_cap", per_label_cap),
-                       ("group_size", group_size)):
-        if int(value) < 1:
-            raise ValueError(f"{arg} must be >= 1, got {value!r}")
-    if batch_size < 2:
-        raise ValueError(f"batch_size must be >= 2 for a contrastive loss, got {batch_size!r}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature!r}")
+    check_recipe(epochs=epochs, batch_size=batch_size, max_seq_length=max_seq_length,
+                 per_label_cap=per_label_cap, group_size=group_size, temperature=temperature)
     if not anchor_weight >= 0 or (anchor_weight > 0 and (not anchor_texts or anchor_batch < 1)):
         raise ValueError(f"anchor_weight must be >= 0 and needs anchor texts and anchor_batch "
                          f">= 1; got weight {anchor_weight!r}, {len(anchor_texts)} texts, "
@@ -485,13 +493,8 @@ def interpolate_encoder(base_model: Path | str, tuned_model: Path, alpha: float,
                                   "tuned_model": manifest.get("name", tuned_path.name)},
                 "created": datetime.now(UTC).isoformat(timespec="seconds")}
     with atomic_dir(out_dir) as tmp:
-        for item in tuned_path.iterdir():
-            if item.name in ("model.safetensors", "manifest.json", "README.md"):
-                continue
-            if item.is_dir():
-                shutil.copytree(item, tmp / item.name)
-            else:
-                shutil.copy2(item, tmp / item.name)
+        shutil.copytree(tuned_path, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(
+            "model.safetensors", "manifest.json", "README.md"))
         save_file(mixed, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False)
                                            + "\n", encoding="utf-8")

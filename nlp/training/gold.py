@@ -206,10 +206,11 @@ def score_gold(
             truth = set(passage.labels(field))
             guess = set(pred.get(key, ()))
             n_pred += len(guess)
-            tp.update(truth & guess)
-            fp.update(guess - truth)
-            fn.update(truth - guess)
-            counts.append((len(truth & guess), len(guess - truth), len(truth - guess)))
+            hit, extra, missed = truth & guess, guess - truth, truth - guess
+            tp.update(hit)
+            fp.update(extra)
+            fn.update(missed)
+            counts.append((len(hit), len(extra), len(missed)))
         support = tp + fn  # Counter addition drops zeros: exactly the labels seen in gold
         per_label = {}
         for label in sorted(set(support) | set(fp)):
