@@ -95,6 +95,7 @@ class Label:
     parent: str | None = None
     sdgs: tuple[str, ...] = ()  # linked SDG goals ("1".."17")
     sdg_targets: tuple[str, ...] = ()
+    gdc_sections: tuple[str, ...] = ()  # Action Lines: the GDC sections on the same subject
 
     def prototype_texts(self) -> list[str]:
         """Texts whose mean embedding is this label's zero-shot prototype."""
@@ -188,6 +189,15 @@ class Taxonomy:
             label = self.get(GDC, label.parent)
         return label.id
 
+    def gdc_section_links(self) -> dict[str, tuple[str, ...]]:
+        """GDC section -> the Action Lines on the same subject (``gdc_sections`` in
+        ``action-lines.yaml``), for sections that have any."""
+        links: dict[str, tuple[str, ...]] = {}
+        for line in self.action_lines:
+            for section in line.gdc_sections:
+                links[section] = (*links.get(section, ()), line.id)
+        return links
+
     def matrix_consistency(
         self, action_lines: list[str], sdgs: list[str]
     ) -> dict[str, list[str]]:
@@ -206,6 +216,9 @@ class Taxonomy:
         digest = hashlib.sha256()
         for lab in self.labels[scheme]:
             digest.update("\x1f".join([lab.id, *lab.prototype_texts()]).encode("utf-8"))
+        if scheme == GDC:  # the GDC tagger also decides linked sections from Action Lines
+            for section, lines in sorted(self.gdc_section_links().items()):
+                digest.update("\x1e".join([section, *lines]).encode("utf-8"))
         return digest.hexdigest()[:16]
 
 
@@ -245,6 +258,7 @@ def _load_action_lines(path: Path) -> tuple[list[Label], str]:
                 parent=item.get("parent"),
                 sdgs=_strs(item.get("sdgs")),
                 sdg_targets=_strs(item.get("sdg_targets")),
+                gdc_sections=_strs(item.get("gdc_sections")),
             )
         )
     if not labels:
@@ -407,7 +421,7 @@ def _files_digest(files: list[Path], folder: Path | None) -> str:
 # The code that turns the files into labels: a change to it changes the digest too.
 _PARSER_FILES = (Path(__file__), *(Path(datasets.__file__).parent / name
                                    for name in ("sdg.py", "texts.py")))
-_TUPLE_FIELDS = ("texts", "keywords", "sdgs", "sdg_targets")
+_TUPLE_FIELDS = ("texts", "keywords", "sdgs", "sdg_targets", "gdc_sections")
 
 
 def _label_from(raw: dict) -> Label:
@@ -480,6 +494,13 @@ def load_taxonomy(taxonomy_dir: Path, data_dir: Path | None = None,
         with _PARSED_LOCK:
             _PARSED[key] = parsed
     _, (action_lines, al_version), gdc, (sdgs, sdg_version, sdg_source) = parsed
+    sections = {lab.id for lab in gdc.labels if lab.level == "section"}
+    for line in action_lines:
+        unknown = [s for s in line.gdc_sections if s not in sections]
+        if unknown:
+            raise TaxonomyError(f"Action Line {line.id} in {str(al_path)!r} links to "
+                                f"{', '.join(unknown)}, which is not a section of "
+                                f"{str(gdc_path)!r}")
     # Labels are frozen and shared; every caller gets its own lists and dicts.
     return Taxonomy(
         labels={ACTION_LINES: list(action_lines), SDGS: list(sdgs), GDC: list(gdc.labels)},

@@ -11,7 +11,7 @@ import numpy as np
 
 from nlp.tagging.evidence import encode_with_segments
 from nlp.tagging.table import KeyScores, LabelSummary, label_titles, summarise_scores
-from nlp.tagging.taggers import Tagger
+from nlp.tagging.taggers import Tagger, scoring_order
 from nlp.tagging.types import EmptyTextError, LabelScore, TextTags
 
 
@@ -25,6 +25,7 @@ class TaggerSuite:
         self.paths: dict[str, Path] = {}
         for tagger in taggers.values():
             tagger.check_embedder(embedder)
+            tagger.link(taggers)  # the GDC tagger follows some Action Lines (GdcTagger)
 
     @classmethod
     def load(cls, paths: dict[str, Path], embedder: Any, taxonomy: Any | None = None,
@@ -56,9 +57,10 @@ class TaggerSuite:
         vectors, span_vectors, segments = encode_with_segments(self.embedder, texts, batch_size)
         sentence_vectors = span_vectors if explain else None
         merged: list[dict[str, list[LabelScore]]] = [{} for _ in texts]
-        for tagger in self.taggers.values():
+        shared: dict[str, Any] = {}  # raw scores: the GDC tagger reads the Action Lines'
+        for tagger in scoring_order(self.taggers.values()):
             for i, result in enumerate(tagger.build(texts, vectors, sentence_vectors,
-                                                    segments=segments)):
+                                                    segments=segments, shared=shared)):
                 merged[i].update(result.tags)
         out = []
         for text, tags in zip(texts, merged):

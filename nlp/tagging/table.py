@@ -145,10 +145,14 @@ class PassageTagTable:
               stamp: TableStamp, segments: Sequence[Segments] | None = None
               ) -> PassageTagTable:
         """Score ``texts`` (embedded as ``vectors``, with their segments) with every tagger."""
+        from nlp.tagging.taggers import scoring_order
+
         keys: dict[str, KeyScores] = {}
-        for tagger in taggers:
+        shared: dict[str, tuple[list[str], np.ndarray, np.ndarray]] = {}
+        for tagger in scoring_order(taggers):
             # The taggers read the text too (lexical features), not only the vector.
-            scored = tagger.score_vectors(vectors, texts, segments)
+            scored = tagger.score_vectors(vectors, texts, segments, shared)
+            shared.update(scored)
             for key, (labels, scores, predicted) in scored.items():
                 keys[key] = KeyScores.of(labels, scores, predicted)
         return cls(stamp, keys)
@@ -287,7 +291,8 @@ def index_tag_table(suite: _Suite, index: VectorIndex, cache_dir: Path | None,
 
 # What a kept table's scores depend on besides the passages and the models' manifests: bump
 # when the way passages are scored changes.
-TABLE_FORMAT = 2  # 2: passages pooled over their sentences and clauses
+TABLE_FORMAT = 3  # 2: passages pooled over their sentences and clauses; 3: GDC sections
+#                  follow linked Action Lines
 
 
 def table_key(suite: _Suite, encoder: str, passage_ids: Sequence[str],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,6 +19,7 @@ from nlp.tagging.types import ExampleEvidence, KeywordMatch, LabelScore, Sentenc
 from nlp.taxonomy import ACTION_LINES, GDC, SDGS
 
 FORMAT_VERSION = 1
+Scores = tuple[list[str], np.ndarray, np.ndarray]  # labels, scores (n, L), predicted (n, L)
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.npz"
 EXAMPLES = "examples.json"
@@ -68,8 +69,13 @@ class Tagger:
     def score_vectors(
         self, vectors: np.ndarray, texts: Sequence[str],
         segments: Sequence[Segments] | SegmentRows | None = None,
-    ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
-        """``{key: (labels, scores (n, L), predicted (n, L) bool)}`` for embedded texts."""
+        given: Mapping[str, Scores] | None = None,
+    ) -> dict[str, Scores]:
+        """``{key: (labels, scores (n, L), predicted (n, L) bool)}`` for embedded texts.
+
+        ``given``: other taggers' results for these same rows (what :meth:`build` collects
+        in its ``shared`` dict), so a tagger that follows another's decisions (GDC sections
+        follow some Action Lines) need not score that scheme again."""
         raise NotImplementedError
 
     @staticmethod
@@ -98,6 +104,10 @@ class Tagger:
             seg_proba = layer.proba(seg_vectors,
                                     [s for _, seg_texts in segments for s in seg_texts])
         return pool_scores(proba, seg_proba, owner, layer.pool_weight)
+
+    def link(self, taggers: Mapping[str, Tagger]) -> None:
+        """Let this tagger read the other schemes' taggers (``{scheme: tagger}``, itself
+        included) when its decisions depend on them; the base class needs none."""
 
     def labels(self) -> dict[str, list[str]]:
         """Every label id under every output key."""
@@ -133,15 +143,20 @@ class Tagger:
         max_sentences: int = 3,
         max_examples: int = 3,
         segments: Sequence[Segments] | None = None,
+        shared: dict[str, Scores] | None = None,
     ) -> list[TextTags]:
         """Turn embeddings into :class:`TextTags`; add evidence when sentence vectors are given.
 
         ``segments`` (sentences and clauses embedded on their own) feed the layers that pool
-        them into the text's scores (see :meth:`layer_proba`)."""
+        them into the text's scores (see :meth:`layer_proba`). ``shared``: one dict passed
+        to the builds of several taggers over the same arguments; each adds its raw results
+        and reads the others' (``given`` of :meth:`score_vectors`)."""
         n = len(texts)
         sentence_scores: list[dict[str, tuple[list[str], np.ndarray, np.ndarray]]] = []
         if sentence_vectors is None:
-            scored = self.score_vectors(vectors, texts, segments)
+            scored = self.score_vectors(vectors, texts, segments, shared)
+            if shared is not None:
+                shared.update(scored)
         else:
             # the texts and every sentence and clause of every text in one scoring call (one
             # pass over each example bank), then split. Spans have no segments of their own,
@@ -164,7 +179,9 @@ class Tagger:
             rows = np.vstack([vectors, *extra]) if extra else vectors
             scored_all = self.score_vectors(rows, [*texts, *span_texts],
                                             _segment_rows(texts, sentence_vectors, span_rows,
-                                                          segments, rows.shape))
+                                                          segments, rows.shape), shared)
+            if shared is not None:
+                shared.update(scored_all)
             scored = {key: (labs, sc[:n], pr[:n]) for key, (labs, sc, pr) in scored_all.items()}
             sentence_scores = [
                 {key: (labs, sc[own], pr[own]) for key, (labs, sc, pr) in scored_all.items()}
@@ -379,6 +396,12 @@ def _segment_rows(
     return SegmentRows(np.asarray(owner, np.int64), np.asarray(rows, np.int64))
 
 
+def scoring_order(taggers: Iterable[Tagger]) -> list[Tagger]:
+    """``taggers`` with those that follow another's decisions (a linked GDC tagger) last, so
+    one ``shared`` dict (:meth:`Tagger.build`) hands them the scores they follow."""
+    return sorted(taggers, key=lambda t: getattr(t, "linked", None) is not None)
+
+
 def _hierarchy_max(
     parent_labels: list[str],
     parent_scores: np.ndarray,
@@ -389,19 +412,34 @@ def _hierarchy_max(
     parent_of: dict[str, str],
 ) -> tuple[np.ndarray, np.ndarray]:
     """A parent scores at least as high as its best child and is predicted if any child is."""
-    scores, pred = parent_scores.copy(), parent_pred.copy()
-    index = {lab: j for j, lab in enumerate(parent_labels)}
-    pairs = [(c, index[parent_of[child]]) for c, child in enumerate(child_labels)
-             if parent_of.get(child, "") in index]
-    if not pairs:
-        return scores, pred
-    kids, parents = (np.array(x, dtype=np.int64) for x in zip(*pairs))
-    # columns of the transposed copies: one unbuffered max / or per (child, parent) pair
-    best, any_pred = scores.T.copy(), pred.T.copy()
-    np.maximum.at(best, parents, child_scores.T[kids])
-    np.logical_or.at(any_pred, parents, child_pred.T[kids])
-    return best.T.copy(), any_pred.T.copy()
+    return _raise_to(parent_labels, parent_scores, parent_pred, child_labels, child_scores,
+                     child_pred, parent_of.items())
 
+
+def _raise_to(
+    target_labels: list[str],
+    target_scores: np.ndarray,
+    target_pred: np.ndarray,
+    source_labels: list[str],
+    source_scores: np.ndarray,
+    source_pred: np.ndarray,
+    links: Iterable[tuple[str, str]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each target label linked from a source label (``links``: ``(source, target)`` pairs)
+    scores at least as high as its best source and is predicted if any source is. Returns
+    new arrays."""
+    index = {lab: j for j, lab in enumerate(target_labels)}
+    column = {lab: c for c, lab in enumerate(source_labels)}
+    pairs = [(column[src], index[dst]) for src, dst in links
+             if src in column and dst in index]
+    if not pairs:
+        return target_scores.copy(), target_pred.copy()
+    kids, parents = (np.array(x, dtype=np.int64) for x in zip(*pairs))
+    # columns of the transposed copies: one unbuffered max / or per (source, target) pair
+    best, any_pred = target_scores.T.copy(), target_pred.T.copy()
+    np.maximum.at(best, parents, source_scores.T[kids])
+    np.logical_or.at(any_pred, parents, source_pred.T[kids])
+    return best.T.copy(), any_pred.T.copy()
 
 
 class ActionLineTagger(Tagger):
@@ -418,7 +456,8 @@ class ActionLineTagger(Tagger):
     def score_vectors(
         self, vectors: np.ndarray, texts: Sequence[str],
         segments: Sequence[Segments] | SegmentRows | None = None,
-    ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
+        given: Mapping[str, Scores] | None = None,
+    ) -> dict[str, Scores]:
         layer = self.layers["action_lines"]
         proba = self.layer_proba(layer, vectors, texts, segments)
         pred = layer.decide(proba)
@@ -466,7 +505,8 @@ class SdgTagger(Tagger):
     def score_vectors(
         self, vectors: np.ndarray, texts: Sequence[str],
         segments: Sequence[Segments] | SegmentRows | None = None,
-    ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
+        given: Mapping[str, Scores] | None = None,
+    ) -> dict[str, Scores]:
         goals = self.layers["sdgs"]
         g_proba = self.layer_proba(goals, vectors, texts, segments)
         g_pred = goals.decide(g_proba)
@@ -496,15 +536,37 @@ class GdcTagger(Tagger):
     Commitments carry the decisions: a section is predicted when one of its commitments is,
     an objective when one of its sections is, and each scores at least as high as its best
     child. Principles are a separate level (a passage can invoke one under any objective).
+
+    A section can also follow an Action Line on the same subject (the manifest's
+    ``action_line_links``, from ``gdc_sections`` in ``action-lines.yaml``): once
+    :meth:`link` has the Action Line tagger, a section is predicted too when a linked line is
+    predicted, and scores at least as high as that line. A passage on universal broadband
+    that matches no single commitment's wording is then still tagged GDC-1.1 Connectivity.
+    Without an Action Line tagger the links are unused.
     """
 
     scheme = GDC
     keys = ("gdc", "gdc_sections", "gdc_commitments", "gdc_principles")
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.linked: Tagger | None = None
+
+    @property
+    def action_line_links(self) -> list[tuple[str, str]]:
+        """``(action line, GDC section)`` pairs recorded at training time."""
+        links = self.manifest.get("action_line_links") or {}
+        return [(line, section) for section, lines in sorted(links.items()) for line in lines]
+
+    def link(self, taggers: Mapping[str, Tagger]) -> None:
+        lines = taggers.get(ACTION_LINES)
+        self.linked = lines if lines is not None and self.action_line_links else None
+
     def score_vectors(
         self, vectors: np.ndarray, texts: Sequence[str],
         segments: Sequence[Segments] | SegmentRows | None = None,
-    ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
+        given: Mapping[str, Scores] | None = None,
+    ) -> dict[str, Scores]:
         obj, sec, com = (self.layers[k] for k in self.keys[:3])
         parent_of: dict[str, str] = self.manifest.get("parents", {})
         o_p, s_p, c_p = (self.layer_proba(layer, vectors, texts, segments)
@@ -512,6 +574,13 @@ class GdcTagger(Tagger):
         c_y = com.decide(c_p)
         s_p, s_y = _hierarchy_max(sec.labels, s_p, np.zeros_like(s_p, bool), com.labels, c_p,
                                   c_y, parent_of)
+        if self.linked is not None and len(vectors):
+            lines = (given or {}).get("action_lines")
+            if lines is None or len(lines[1]) != len(vectors):
+                lines = self.linked.score_vectors(vectors, texts, segments)["action_lines"]
+            a_labels, a_p, a_y = lines
+            s_p, s_y = _raise_to(sec.labels, s_p, s_y, a_labels, a_p, a_y,
+                                 self.action_line_links)
         o_p, o_y = _hierarchy_max(obj.labels, o_p, np.zeros_like(o_p, bool), sec.labels, s_p,
                                   s_y, parent_of)
         out = {

@@ -593,8 +593,10 @@ def model_card(tagger: Any, taxonomy: Taxonomy) -> str:
                "principles), but there is no labelled GDC text beyond the ~100 gold passages: "
                "scores come from prototypes (summaries, keywords and the adopted wording), "
                "calibrated by a self-test on the adopted wording, with the decision rule "
-               "refitted on the gold passages. Objective and section tags follow from "
-               "commitment tags. Treat GDC tags as suggestions.",
+               "refitted on the gold passages. Section tags follow from commitment tags "
+               "and, for the six sections on an Action Line's own subject (`gdc_sections` "
+               "in action-lines.yaml), from that line's tag too; objective tags follow "
+               "from section tags. Treat GDC tags as suggestions.",
     }
     lines.append(limits.get(scheme, ""))
     lines.append("Labels are suggestions for a human reviewer, not decisions.")

@@ -175,12 +175,18 @@ def cross_fit_gold(
     texts = [g.text for g in gold]
     predicted: list[dict[str, set[str]]] = [{} for _ in gold]
     for train, test in document_folds(gold, n_folds):
-        for tagger in taggers:
-            fitted = copy.deepcopy(tagger)
-            fit_gold_decisions(fitted, vectors[train], [gold[i] for i in train],
+        # one copy of each tagger per fold, refitted before any is scored: a tagger that
+        # follows another's decisions (GDC sections linked to Action Lines) then reads the
+        # fold's refitted copy, not the shipped one whose rule saw these passages
+        memo: dict[int, object] = {}
+        fitted = [copy.deepcopy(tagger, memo) for tagger in taggers]
+        for tagger in fitted:
+            fit_gold_decisions(tagger, vectors[train], [gold[i] for i in train],
                                (held_out or {}).get(tagger.scheme),
                                [segments[i] for i in train] if segments else None)
-            scored = fitted.score_vectors(vectors[test], [texts[i] for i in test],
+        for tagger in fitted:
+            tagger.link({t.scheme: t for t in fitted})
+            scored = tagger.score_vectors(vectors[test], [texts[i] for i in test],
                                           [segments[i] for i in test] if segments else None)
             for key, (labels, _, pred) in scored.items():
                 for row, i in enumerate(test):

@@ -219,6 +219,36 @@ def test_fingerprint_changes_with_the_taxonomy(plain_taxonomy, tmp_path: Path) -
     assert changed.fingerprint(GDC) == plain_taxonomy.fingerprint(GDC)
 
 
+def test_action_lines_link_to_the_gdc_sections_on_their_subject(plain_taxonomy) -> None:
+    links = plain_taxonomy.gdc_section_links()
+    assert links == {"GDC-1.1": ("C2",), "GDC-1.2": ("C4",), "GDC-3.3": ("C5",),
+                     "GDC-1.3": ("C7.e-government",), "GDC-2.1": ("C7.e-business",),
+                     "GDC-3.4": ("C9",)}
+    assert set(links) <= set(plain_taxonomy.ids(GDC, "section"))
+
+
+def _with_links(tmp_path: Path, line: str, sections: list[str]) -> Path:
+    raw = yaml.safe_load((TAXONOMY_DIR / "action-lines.yaml").read_text())
+    next(x for x in raw["action_lines"] if x["id"] == line)["gdc_sections"] = sections
+    (tmp_path / "action-lines.yaml").write_text(yaml.safe_dump(raw))
+    (tmp_path / "gdc.yaml").write_text((TAXONOMY_DIR / "gdc.yaml").read_text())
+    return tmp_path
+
+
+def test_a_link_to_an_unknown_gdc_section_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(TaxonomyError, match=r"C3 .*GDC-9\.9.*not a section"):
+        load_taxonomy(_with_links(tmp_path, "C3", ["GDC-9.9"]), None)
+    with pytest.raises(TaxonomyError, match="GDC-1.1.d"):  # a commitment is not a section
+        load_taxonomy(_with_links(tmp_path, "C3", ["GDC-1.1.d"]), None)
+
+
+def test_a_new_link_changes_the_gdc_fingerprint_only(plain_taxonomy, tmp_path: Path) -> None:
+    changed = load_taxonomy(_with_links(tmp_path, "C3", ["GDC-4.2"]), None)
+    assert changed.gdc_section_links()["GDC-4.2"] == ("C3",)
+    assert changed.fingerprint(GDC) != plain_taxonomy.fingerprint(GDC)
+    assert changed.fingerprint(ACTION_LINES) == plain_taxonomy.fingerprint(ACTION_LINES)
+
+
 def test_loading_again_reuses_the_parse_until_a_file_changes(tmp_path: Path) -> None:
     (tmp_path / "gdc.yaml").write_text((TAXONOMY_DIR / "gdc.yaml").read_text())
     text = (TAXONOMY_DIR / "action-lines.yaml").read_text()

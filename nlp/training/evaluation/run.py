@@ -25,7 +25,8 @@ def evaluate_gold(settings: Any, embedder: Any, keys: Sequence[str],
     When a shipped decision rule was fitted on the gold passages (manifest ``decision_rule``),
     its figures are in-sample, and so are those of every other key of the same tagger (GDC
     objectives and sections follow from the commitments' decisions, SDG targets from the
-    goals'); the result then also holds ``cross_fitted`` for those keys: the
+    goals'), and of the GDC objectives and sections when it is the Action Lines' rule (linked
+    sections follow those lines); the result then also holds ``cross_fitted`` for those keys: the
     same taggers with the rule refitted on the passages of the other documents
     (:func:`nlp.training.tune.cross_fit_gold`).
 
@@ -66,6 +67,12 @@ def evaluate_gold(settings: Any, embedder: Any, keys: Sequence[str],
             derived = {key: max(fitted.values()) for key in tagger.keys
                        if key not in GOLD_LAYER_FIELDS}  # GDC objectives, sections; targets
             tuned.update(derived | fitted)
+    for tagger in suite.taggers.values():  # GDC sections follow the Action Lines' decisions
+        linked = getattr(tagger, "linked", None)
+        if linked is not None and any(key in tuned for key in linked.keys):
+            n = max(tuned[key] for key in linked.keys if key in tuned)
+            tuned.update({key: tuned.get(key, n) for key in tagger.keys
+                          if key not in GOLD_LAYER_FIELDS})
     field_of = {key: name for name, key in GOLD_KEYS.items()}
 
     def figures(predictions: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:

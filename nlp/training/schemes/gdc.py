@@ -129,6 +129,8 @@ def train_gdc(
         "per level: the Compact's adopted wording of each item scored against prototypes "
         "without it" if fits else zs.basis)
     manifest["parents"] = {lab.id: lab.parent for lab in taxonomy.labels[GDC] if lab.parent}
+    manifest["action_line_links"] = {section: list(lines) for section, lines
+                                     in taxonomy.gdc_section_links().items()}
     tagger = GdcTagger(layers, embedding, manifest, bank_vectors.astype(np.float16), meta,
                        keywords)
     return TrainResult(tagger, None, fits, manifest)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from nlp.embed import HashEmbedder
 from nlp.errors import ManifestMismatchError, ModelNotFoundError
+from nlp.tagging.evidence import encode_with_segments
 from nlp.tagging.keywords import KeywordMatcher
 from nlp.tagging.scoring import ScoringLayer, pool_scores
 from nlp.tagging.suite import TaggerSuite, tag_document
@@ -111,6 +113,46 @@ def test_explicit_action_line_references_are_predicted(zero_shot_suite):
     for label in ("C5", "C7.e-health", "C2", "C7"):
         assert tags[label].predicted and tags[label].score >= tags[label].threshold
     assert any(k.keyword == "Action Line C5" for k in tags["C5"].keywords)
+
+
+def test_gdc_sections_follow_the_action_lines_on_their_subject(zero_shot_suite):
+    text = "Under Action Line C9 the media inform the public."
+    linked = zero_shot_suite.tag([text])[0]
+    lines = {t.label: t for t in linked.tags["action_lines"]}
+    sections = {t.label: t for t in linked.tags["gdc_sections"]}
+    assert lines["C9"].predicted  # named by code
+    assert sections["GDC-3.4"].predicted and sections["GDC-3.4"].score >= lines["C9"].score
+    assert "GDC-3" in linked.predicted("gdc")  # the objective follows its section
+    # the GDC tagger alone has no Action Lines to follow: its own scores only
+    gdc = copy.deepcopy(zero_shot_suite.taggers["gdc"])
+    alone = TaggerSuite({"gdc": gdc}, zero_shot_suite.embedder).tag([text])[0]
+    own = {t.label: t for t in alone.tags["gdc_sections"]}
+    assert own["GDC-3.4"].score < sections["GDC-3.4"].score and not own["GDC-3.4"].predicted
+    # sections without a link, and the commitments, are the same either way
+    assert own["GDC-4.1"].score == sections["GDC-4.1"].score
+    assert [(t.label, t.score) for t in alone.tags["gdc_commitments"]] == [
+        (t.label, t.score) for t in linked.tags["gdc_commitments"]]
+
+
+@pytest.mark.parametrize("explain", [False, True])
+def test_the_linked_action_lines_are_scored_once_per_call(zero_shot_suite, monkeypatch,
+                                                          explain):
+    lines, gdc = zero_shot_suite.taggers["action-lines"], zero_shot_suite.taggers["gdc"]
+    texts = [TEXT, "Under Action Line C2 we connect schools."]
+    calls = []
+    score = lines.score_vectors
+    monkeypatch.setattr(lines, "score_vectors",
+                        lambda *a, **k: calls.append(len(a[0])) or score(*a, **k))
+    tagged = zero_shot_suite.tag(texts, explain=explain)
+    assert len(calls) == 1  # the GDC tagger read the Action Lines' scores of that pass
+    # ... and decides as if it had scored them itself
+    vectors, _, segments = encode_with_segments(zero_shot_suite.embedder, texts)
+    labels, scores, predicted = gdc.score_vectors(vectors, texts, segments)["gdc_sections"]
+    for i, result in enumerate(tagged):
+        got = {t.label: (t.score, t.predicted) for t in result.tags["gdc_sections"]}
+        assert got == {lab: (pytest.approx(float(scores[i, j])), bool(predicted[i, j]))
+                       for j, lab in enumerate(labels)}
+    assert len(calls) == 2  # the direct call above scored them on its own
 
 
 def test_empty_text_is_rejected(zero_shot_suite):

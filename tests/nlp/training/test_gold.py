@@ -239,3 +239,28 @@ def test_bad_json_and_missing_source(tmp_path):
         load_gold(_write(path, rows), corpus_dir=CORPUS)
     with pytest.raises(GoldSetError, match="does not exist"):
         load_gold(tmp_path / "absent.jsonl")
+
+
+def test_cross_fitted_gdc_sections_follow_the_folds_own_action_line_rule(
+        zero_shot_suite, hash_embedder):
+    from nlp.tagging.evidence import encode_with_segments
+    from nlp.training.gold import load_gold
+    from nlp.training.tune import cross_fit_gold
+
+    gold = load_gold()
+    vectors, _, segments = encode_with_segments(hash_embedder, [g.text for g in gold])
+    taggers = list(zero_shot_suite.taggers.values())
+    shipped = zero_shot_suite.taggers["gdc"].linked
+    predicted = cross_fit_gold(taggers, vectors, gold, segments=segments)
+    links = zero_shot_suite.taggers["gdc"].action_line_links
+    followed = 0
+    for p in predicted:
+        for line, section in links:
+            if line in p["action_lines"]:
+                # a line the fold's refitted rule predicts always brings its section along
+                assert section in p["gdc_sections"]
+                followed += 1
+    assert followed  # the check above ran
+    # the shipped taggers are untouched: the GDC tagger still follows the shipped lines
+    assert zero_shot_suite.taggers["gdc"].linked is shipped is zero_shot_suite.taggers[
+        "action-lines"]
