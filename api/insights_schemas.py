@@ -162,4 +162,5 @@ class CrosswalkResponse(BaseModel):
     goals: list[CrosswalkNode]
     targets: list[CrosswalkNode]
     commitments: list[CrosswalkNode]
+    sections: list[CrosswalkNode] = []  # GDC sections on the Action Line's own subject
 

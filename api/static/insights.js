@@ -241,7 +241,8 @@ async function loadCrosswalk() {
   $("#crosswalk").replaceChildren(
     column("Action Line", [body.action_line], "Action Line"),
     column(`SDG targets (${body.targets.length}, WSIS–SDG Matrix)`, body.targets, "target"),
-    column(`GDC commitments sharing their goals (${body.commitments.length})`, body.commitments, "commitment"));
+    column(`GDC commitments sharing their goals (${body.commitments.length})`, body.commitments, "commitment"),
+    column("GDC section on the same subject", body.sections, "section"));
   $("#crosswalk").dataset.loaded = "true";
 }
 

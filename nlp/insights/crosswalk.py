@@ -1,5 +1,6 @@
 """Cross-walk: one WSIS Action Line -> its SDG targets in the ITU WSIS-SDG Matrix -> the GDC
-commitments whose own SDG tags share those targets' goals -> the corpus passages tagged with
+commitments whose own SDG tags share those targets' goals, and the GDC section on the line's
+own subject (``gdc_sections`` in ``action-lines.yaml``) -> the corpus passages tagged with
 each of them."""
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ def crosswalk(view: CorpusView, action_line: str, filters: SearchFilters | None 
     Returns:
         ``{"action_line": {"id", "title", "passages", "documents", "top"}, "goals": [...],
         "targets": [{"id", "title", "goal", "passages", "documents", "top"}], "commitments":
-        [{"id", "title", "sdgs", "via_goals", "passages", "documents", "top"}]}``; targets in
-        Matrix order, commitments with the most tagged passages first.
+        [{"id", "title", "sdgs", "via_goals", "passages", "documents", "top"}], "sections":
+        [{"id", "title", "passages", "documents", "top"}]}``; targets in Matrix order,
+        commitments with the most tagged passages first; ``sections``: the GDC sections on
+        the line's own subject (C7: its sub-lines'), usually none or one.
 
     Raises:
         InsightsError: an unknown Action Line.
@@ -80,11 +83,15 @@ def crosswalk(view: CorpusView, action_line: str, filters: SearchFilters | None 
     # Commitments with corpus passages first (most first), then by goals shared.
     order = {c["id"]: i for i, c in enumerate(commitments)}
     commitments.sort(key=lambda c: (-c["passages"], -len(c["via_goals"]), order[c["id"]]))
+    lines = [label, *taxonomy.children(ACTION_LINES, label.id)]
+    sections = [node("gdc_sections", section, taxonomy.get(GDC, section).title)
+                for section in dict.fromkeys(s for line in lines for s in line.gdc_sections)]
     return {
         "action_line": node("action_lines", label.id, label.title),
         "goals": [node("sdgs", g, view.titles.get(g, f"SDG {g}")) for g in goals],
         "targets": target_nodes,
         "commitments": commitments,
+        "sections": sections,
     }
 
 
@@ -96,7 +103,8 @@ def crosswalk_rows(view: CorpusView, filters: SearchFilters | None = None
     for action_line in view.taxonomy.ids(ACTION_LINES):
         walk = crosswalk(view, action_line, filters, top=0)
         steps = [("action line", [walk["action_line"]]), ("SDG goal", walk["goals"]),
-                 ("SDG target", walk["targets"]), ("GDC commitment", walk["commitments"])]
+                 ("SDG target", walk["targets"]), ("GDC commitment", walk["commitments"]),
+                 ("GDC section", walk["sections"])]
         for step, nodes in steps:
             out.extend({"action_line": action_line, "step": step, "id": n["id"],
                         "title": n["title"], "passages": n["passages"],

@@ -158,8 +158,10 @@ def test_xlsx_has_a_sheet_per_view_with_the_json_numbers(client: TestClient) -> 
     walk = client.get("/v1/insights/crosswalk", params={"action_line": "C2"}).json()
     c2 = {(r[2], r[4]) for r in sheets["Cross-walk"][1:] if r[0] == "C2"}
     expected = {(n["id"], n["passages"]) for n in
-                [walk["action_line"], *walk["goals"], *walk["targets"], *walk["commitments"]]}
+                [walk["action_line"], *walk["goals"], *walk["targets"], *walk["commitments"],
+                 *walk["sections"]]}
     assert c2 == expected
+    assert [n["id"] for n in walk["sections"]] == ["GDC-1.1"]  # C2's own GDC section
 
 
 def test_csv_views_and_jsonl_tags(client: TestClient, reports) -> None:

@@ -38,7 +38,8 @@ TAGS = {
                      6: ["C5"], 8: ["C11"]},
     "sdgs": {0: ["4"], 3: ["4"], 5: ["4"], 1: ["9"], 6: ["9"]},
     "sdg_targets": {0: ["4.4"], 3: ["4.4"], 1: ["9.c"]},
-    "gdc": {1: ["GDC-3"]},
+    "gdc": {1: ["GDC-3"], 0: ["GDC-1"], 3: ["GDC-1"]},
+    "gdc_sections": {1: ["GDC-3.3"], 0: ["GDC-1.2"], 3: ["GDC-1.2"]},
     "gdc_commitments": {},
 }
 
@@ -65,6 +66,7 @@ def synthetic_view(taxonomy, seed: int = 0) -> CorpusView:
         "action_lines": taxonomy.ids("action-lines"),
         "sdgs": taxonomy.ids("sdgs", "goal"), "sdg_targets": taxonomy.ids("sdgs", "target"),
         "gdc": taxonomy.ids("gdc", "objective"),
+        "gdc_sections": taxonomy.ids("gdc", "section"),
         "gdc_commitments": taxonomy.ids("gdc", "commitment"),
     }
     keys = {}

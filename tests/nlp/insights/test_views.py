@@ -155,6 +155,12 @@ def test_crosswalk_follows_matrix_targets_to_gdc_commitments(view) -> None:
     expected = {lab.id for lab in taxonomy.level("gdc", "commitment") if goals & set(lab.sdgs)}
     assert ids == expected and ids
     assert all(set(c["via_goals"]) <= goals for c in walk["commitments"])
+    # the GDC section on C4's own subject, with the passages tagged with it
+    assert [x["id"] for x in walk["sections"]] == ["GDC-1.2"]
+    assert (walk["sections"][0]["passages"], walk["sections"][0]["documents"]) == (2, 2)
+    assert walk["sections"][0]["top"][0]["passage_id"] == f"{B}-0000"  # row 3 scores higher
+    assert crosswalk(view, "C3")["sections"] == []
+    assert [x["id"] for x in crosswalk(view, "C7")["sections"]] == ["GDC-1.3", "GDC-2.1"]
     with pytest.raises(InsightsError, match="C99"):
         crosswalk(view, "C99")
     rows = crosswalk_rows(view)
