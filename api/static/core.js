@@ -12,9 +12,10 @@ export const KEYS = {
   gdc_commitments: { name: "GDC commitments", cls: "gdc", scheme: "gdc" },
   gdc_principles: { name: "GDC principles", cls: "gdc", scheme: "gdc" },
 };
-// Which keys the page shows, and in what order (sections are the in-between level of the GDC).
-export const SHOWN_KEYS = ["action_lines", "sdgs", "sdg_targets", "gdc", "gdc_commitments",
-  "gdc_principles"];
+// Which keys the page shows, and in what order. GDC sections sit between objectives and
+// commitments; one can be predicted with no commitment (it follows its Action Line).
+export const SHOWN_KEYS = ["action_lines", "sdgs", "sdg_targets", "gdc", "gdc_sections",
+  "gdc_commitments", "gdc_principles"];
 export const SCHEME_CLASS = { "action-lines": "al", sdgs: "sdg", gdc: "gdc" };
 export const STOPWORDS = new Set(("a an and are as at be by for from has have in is it its of on or " +
   "that the their this to was were will with we our us all any can not into more").split(" "));

@@ -1,10 +1,12 @@
-"""*Tag my text* in a real browser with the shipped models (fine-tuned body, ONNX backend).
+"""*Tag my text* in a real browser with the shipped models (base MiniLM, ONNX backend).
 
 Pins the example a new user tried: a commitment about connecting schools and hospitals,
 teachers' digital skills and child online protection. One clause per Action Line: the
 connectivity clause must bring C2, the skills clause C4 and C7.e-learning, the
 child-protection clause C5, and the text SDG 4 (before segment pooling only C5 was
 predicted; C2 came with the Action Line pooling weight 0.75 chosen on the Prizes folds).
+The GDC sections on those lines' subjects follow them (connectivity and skills under
+objective 1, trust and safety under objective 3); no single commitment's wording matched.
 """
 
 from __future__ import annotations
@@ -61,8 +63,11 @@ def test_tag_my_text_example_gets_the_expected_lines_and_goals(server: str) -> N
                 return {rows.nth(i).get_attribute("data-label") for i in range(rows.count())}
 
             lines, goals = shown("action_lines"), shown("sdgs")
+            sections, objectives = shown("gdc_sections"), shown("gdc")
             shot(page, "tag-my-text-example")
         finally:
             browser.close()
     assert {"C2", "C4", "C5", "C7.e-learning"} <= lines, lines
     assert "4" in goals, goals
+    assert {"GDC-1.1", "GDC-1.2", "GDC-3.3"} <= sections, sections
+    assert {"GDC-1", "GDC-3"} <= objectives, objectives
