@@ -238,11 +238,12 @@ async function loadCrosswalk() {
       silent.length ? h("details", { class: "silent" }, h("summary", { text: `${silent.length} without tagged passages` }),
         h("ul", { class: "nodes" }, silent.map((n) => walkNode(n, what)))) : null);
   };
-  $("#crosswalk").replaceChildren(
-    column("Action Line", [body.action_line], "Action Line"),
-    column(`SDG targets (${body.targets.length}, WSIS–SDG Matrix)`, body.targets, "target"),
-    column(`GDC commitments sharing their goals (${body.commitments.length})`, body.commitments, "commitment"),
+  // The GDC section on the line's own subject sits under the line: it is a direct link.
+  const line = h("div", { class: "walk-stack" }, column("Action Line", [body.action_line], "Action Line"),
     column("GDC section on the same subject", body.sections, "section"));
+  $("#crosswalk").replaceChildren(line,
+    column(`SDG targets (${body.targets.length}, WSIS–SDG Matrix)`, body.targets, "target"),
+    column(`GDC commitments sharing their goals (${body.commitments.length})`, body.commitments, "commitment"));
   $("#crosswalk").dataset.loaded = "true";
 }
 

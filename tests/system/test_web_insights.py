@@ -138,7 +138,8 @@ def test_crosswalk_from_action_line_to_commitments(page, server: str) -> None:
     open_view(page, "crosswalk")
     page.select_option("#crosswalk-line", "C2")
     walk = api(server, "/v1/insights/crosswalk", action_line="C2")
-    total = 1 + len(walk["targets"]) + len(walk["commitments"])
+    total = 1 + len(walk["targets"]) + len(walk["commitments"]) + len(walk["sections"])
+    assert [n["id"] for n in walk["sections"]] == ["GDC-1.1"]  # C2's own GDC section
     page.wait_for_function(f"() => document.querySelectorAll('#crosswalk .node').length === "
                            f"{total}"
                            " && document.querySelector('#crosswalk .node').dataset.label "
@@ -146,6 +147,8 @@ def test_crosswalk_from_action_line_to_commitments(page, server: str) -> None:
     target = walk["targets"][0]
     node = page.locator(f"#crosswalk .node[data-label='{target['id']}']").first
     assert f"{target['passages']} passage(s)" in node.text_content()
+    section = page.locator("#crosswalk .node[data-label='GDC-1.1']").first
+    assert f"{walk['sections'][0]['passages']} passage(s)" in section.text_content()
     page.locator("#crosswalk .node:visible").first.locator("summary").first.click()
     shot(page, "insights-crosswalk")
     assert not expected_errors(page.problems), page.problems
