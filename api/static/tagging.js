@@ -101,6 +101,9 @@ export function suggestionRow(text, entry, info, select, linkedGoals) {
       ...evidence.map((s) => h("li", {}, `“${s.text.length > 220 ? s.text.slice(0, 220) + "…" : s.text}” `, h("span", { class: "score", text: fmt(s.score) }))),
       (entry.keywords || []).length ? h("li", { text: `keywords: ${[...new Set(entry.keywords.map((k) => k.keyword))].join(", ")}` }) : null));
   }
+  if ((entry.follows || []).length) {
+    row.append(h("p", { class: "matrix", text: `Follows ${entry.follows.map((l) => `Action Line ${l}`).join(", ")}: the same subject.` }));
+  }
   if (linkedGoals && linkedGoals.length) {
     row.append(h("p", { class: "matrix", text: `Consistent with the WSIS–SDG Matrix: also suggested ${linkedGoals.map((g) => `SDG ${g}`).join(", ")}.` }));
   }

@@ -562,6 +562,33 @@ class GdcTagger(Tagger):
         lines = taggers.get(ACTION_LINES)
         self.linked = lines if lines is not None and self.action_line_links else None
 
+    def build(self, texts: Sequence[str], vectors: np.ndarray, *args: Any,
+              shared: dict[str, Scores] | None = None, **kwargs: Any) -> list[TextTags]:
+        """:meth:`Tagger.build`; with the Action Lines' scores in ``shared`` (the suite's
+        pass), each section or objective that follows a predicted line names it
+        (``LabelScore.follows``)."""
+        results = super().build(texts, vectors, *args, shared=shared, **kwargs)
+        lines = (shared or {}).get("action_lines")
+        if self.linked is None or lines is None or len(lines[2]) < len(texts):
+            return results
+        labels, _, predicted = lines
+        column = {lab: j for j, lab in enumerate(labels)}
+        parent_of: dict[str, str] = self.manifest.get("parents", {})
+        links = [(line, section) for line, section in self.action_line_links if line in column]
+        for i, result in enumerate(results):
+            on = [(line, section) for line, section in links if predicted[i, column[line]]]
+            if not on:
+                continue
+            follows: dict[str, list[str]] = {}
+            for line, section in on:
+                follows.setdefault(section, []).append(line)
+                follows.setdefault(parent_of.get(section, ""), []).append(line)
+            for key in ("gdc_sections", "gdc"):
+                for tag in result.tags.get(key, ()):
+                    if tag.label in follows:
+                        tag.follows = tuple(dict.fromkeys(follows[tag.label]))
+        return results
+
     def score_vectors(
         self, vectors: np.ndarray, texts: Sequence[str],
         segments: Sequence[Segments] | SegmentRows | None = None,

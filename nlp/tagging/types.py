@@ -79,6 +79,9 @@ class LabelScore:
     sentences: tuple[SentenceEvidence, ...] = ()
     examples: tuple[ExampleEvidence, ...] = ()
     keywords: tuple[KeywordMatch, ...] = ()
+    # GDC sections and objectives: the predicted Action Lines on the same subject that this
+    # label follows (GdcTagger); with evidence only
+    follows: tuple[str, ...] = ()
 
     def to_dict(self, evidence: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -86,6 +89,8 @@ class LabelScore:
             "score": json_score(self.score),
             "predicted": bool(self.predicted),
         }
+        if evidence and self.follows:
+            out["follows"] = list(self.follows)
         if evidence and not (self.sentences or self.examples or self.keywords):
             out["threshold"] = _json_threshold(self.threshold)
             out["sentences"], out["examples"], out["keywords"] = [], [], []
@@ -149,7 +154,7 @@ def _label_key(label: str) -> str:
 
 
 def _label_json(t: LabelScore, evidence: bool) -> str:
-    if evidence and (t.sentences or t.examples or t.keywords):
+    if evidence and (t.sentences or t.examples or t.keywords or t.follows):
         return _dumps(t.to_dict(evidence))
     score = json_score(t.score)
     threshold = _json_threshold(t.threshold) if evidence else 0.0

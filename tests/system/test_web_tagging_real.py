@@ -64,6 +64,8 @@ def test_tag_my_text_example_gets_the_expected_lines_and_goals(server: str) -> N
 
             lines, goals = shown("action_lines"), shown("sdgs")
             sections, objectives = shown("gdc_sections"), shown("gdc")
+            connectivity = page.locator(
+                ".scheme[data-key='gdc_sections'] .suggestion[data-label='GDC-1.1']").inner_text()
             shot(page, "tag-my-text-example")
         finally:
             browser.close()
@@ -71,3 +73,4 @@ def test_tag_my_text_example_gets_the_expected_lines_and_goals(server: str) -> N
     assert "4" in goals, goals
     assert {"GDC-1.1", "GDC-1.2", "GDC-3.3"} <= sections, sections
     assert {"GDC-1", "GDC-3"} <= objectives, objectives
+    assert "Follows Action Line C2" in connectivity, connectivity

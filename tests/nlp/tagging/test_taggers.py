@@ -117,17 +117,27 @@ def test_explicit_action_line_references_are_predicted(zero_shot_suite):
 
 def test_gdc_sections_follow_the_action_lines_on_their_subject(zero_shot_suite):
     text = "Under Action Line C9 the media inform the public."
-    linked = zero_shot_suite.tag([text])[0]
+    linked = zero_shot_suite.tag([text], explain=True)[0]
     lines = {t.label: t for t in linked.tags["action_lines"]}
     sections = {t.label: t for t in linked.tags["gdc_sections"]}
     assert lines["C9"].predicted  # named by code
     assert sections["GDC-3.4"].predicted and sections["GDC-3.4"].score >= lines["C9"].score
     assert "GDC-3" in linked.predicted("gdc")  # the objective follows its section
+    # the evidence names the line they follow; labels that follow nothing name none
+    objective = next(t for t in linked.tags["gdc"] if t.label == "GDC-3")
+    assert sections["GDC-3.4"].follows == objective.follows == ("C9",)
+    assert sections["GDC-3.4"].to_dict(evidence=True)["follows"] == ["C9"]
+    assert "follows" not in sections["GDC-3.4"].to_dict()  # evidence only
+    assert not sections["GDC-4.1"].follows and not sections["GDC-1.1"].follows
+    fields = json.loads("{" + linked.json_fields(evidence=True) + "}")
+    assert fields == json.loads(json.dumps(linked.to_dict(evidence=True)))
+    assert next(t for t in fields["gdc_sections"] if t["label"] == "GDC-3.4")["follows"] == ["C9"]
     # the GDC tagger alone has no Action Lines to follow: its own scores only
     gdc = copy.deepcopy(zero_shot_suite.taggers["gdc"])
-    alone = TaggerSuite({"gdc": gdc}, zero_shot_suite.embedder).tag([text])[0]
+    alone = TaggerSuite({"gdc": gdc}, zero_shot_suite.embedder).tag([text], explain=True)[0]
     own = {t.label: t for t in alone.tags["gdc_sections"]}
     assert own["GDC-3.4"].score < sections["GDC-3.4"].score and not own["GDC-3.4"].predicted
+    assert not own["GDC-3.4"].follows
     # sections without a link, and the commitments, are the same either way
     assert own["GDC-4.1"].score == sections["GDC-4.1"].score
     assert [(t.label, t.score) for t in alone.tags["gdc_commitments"]] == [
