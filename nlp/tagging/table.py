@@ -145,17 +145,12 @@ class PassageTagTable:
               stamp: TableStamp, segments: Sequence[Segments] | None = None
               ) -> PassageTagTable:
         """Score ``texts`` (embedded as ``vectors``, with their segments) with every tagger."""
-        from nlp.tagging.taggers import scoring_order
+        from nlp.tagging.taggers import score_together
 
-        keys: dict[str, KeyScores] = {}
-        shared: dict[str, tuple[list[str], np.ndarray, np.ndarray]] = {}
-        for tagger in scoring_order(taggers):
-            # The taggers read the text too (lexical features), not only the vector.
-            scored = tagger.score_vectors(vectors, texts, segments, shared)
-            shared.update(scored)
-            for key, (labels, scores, predicted) in scored.items():
-                keys[key] = KeyScores.of(labels, scores, predicted)
-        return cls(stamp, keys)
+        # The taggers read the text too (lexical features), not only the vector.
+        scored = score_together(taggers, vectors, texts, segments)
+        return cls(stamp, {key: KeyScores.of(labels, scores, predicted)
+                           for key, (labels, scores, predicted) in scored.items()})
 
     def brief(self, row: int, limit: int = 20) -> dict[str, list[TagBrief]]:
         """Predicted labels of one passage per key, strongest first (at most ``limit``).

@@ -38,6 +38,8 @@ class Tagger:
 
     scheme: ClassVar[str] = ""
     keys: ClassVar[tuple[str, ...]] = ()
+    # the tagger whose decisions this one follows (set by link(); the GDC tagger's Action Lines)
+    linked: Tagger | None = None
 
     def __init__(
         self,
@@ -399,7 +401,19 @@ def _segment_rows(
 def scoring_order(taggers: Iterable[Tagger]) -> list[Tagger]:
     """``taggers`` with those that follow another's decisions (a linked GDC tagger) last, so
     one ``shared`` dict (:meth:`Tagger.build`) hands them the scores they follow."""
-    return sorted(taggers, key=lambda t: getattr(t, "linked", None) is not None)
+    return sorted(taggers, key=lambda t: t.linked is not None)
+
+
+def score_together(
+    taggers: Iterable[Tagger], vectors: np.ndarray, texts: Sequence[str],
+    segments: Sequence[Segments] | SegmentRows | None = None,
+) -> dict[str, Scores]:
+    """:meth:`Tagger.score_vectors` of every tagger over the same rows, merged by output key;
+    a tagger that follows another reads that one's scores instead of scoring them again."""
+    shared: dict[str, Scores] = {}
+    for tagger in scoring_order(taggers):
+        shared.update(tagger.score_vectors(vectors, texts, segments, shared))
+    return shared
 
 
 def _hierarchy_max(
@@ -548,10 +562,6 @@ class GdcTagger(Tagger):
     scheme = GDC
     keys = ("gdc", "gdc_sections", "gdc_commitments", "gdc_principles")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.linked: Tagger | None = None
-
     @property
     def action_line_links(self) -> list[tuple[str, str]]:
         """``(action line, GDC section)`` pairs recorded at training time."""
@@ -562,14 +572,24 @@ class GdcTagger(Tagger):
         lines = taggers.get(ACTION_LINES)
         self.linked = lines if lines is not None and self.action_line_links else None
 
-    def build(self, texts: Sequence[str], vectors: np.ndarray, *args: Any,
-              shared: dict[str, Scores] | None = None, **kwargs: Any) -> list[TextTags]:
-        """:meth:`Tagger.build`; with the Action Lines' scores in ``shared`` (the suite's
-        pass), each section or objective that follows a predicted line names it
-        (``LabelScore.follows``)."""
-        results = super().build(texts, vectors, *args, shared=shared, **kwargs)
+    def build(
+        self,
+        texts: Sequence[str],
+        vectors: np.ndarray,
+        sentence_vectors: list[tuple[list[tuple[int, int]], np.ndarray]] | None = None,
+        max_sentences: int = 3,
+        max_examples: int = 3,
+        segments: Sequence[Segments] | None = None,
+        shared: dict[str, Scores] | None = None,
+    ) -> list[TextTags]:
+        """:meth:`Tagger.build`; with evidence asked for and the Action Lines' scores in
+        ``shared`` (the suite's pass), each section or objective that follows a predicted line
+        names it (``LabelScore.follows``)."""
+        results = super().build(texts, vectors, sentence_vectors, max_sentences, max_examples,
+                                segments, shared)
         lines = (shared or {}).get("action_lines")
-        if self.linked is None or lines is None or len(lines[2]) < len(texts):
+        if (sentence_vectors is None or self.linked is None or lines is None
+                or len(lines[2]) < len(texts)):
             return results
         labels, _, predicted = lines
         column = {lab: j for j, lab in enumerate(labels)}
@@ -581,8 +601,9 @@ class GdcTagger(Tagger):
                 continue
             follows: dict[str, list[str]] = {}
             for line, section in on:
-                follows.setdefault(section, []).append(line)
-                follows.setdefault(parent_of.get(section, ""), []).append(line)
+                for label in (section, parent_of.get(section)):  # the section, its objective
+                    if label:
+                        follows.setdefault(label, []).append(line)
             for key in ("gdc_sections", "gdc"):
                 for tag in result.tags.get(key, ()):
                     if tag.label in follows:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from nlp.tagging.scoring import COMPONENTS
+from nlp.tagging.scoring import COMPONENTS, POOL_WEIGHT
 from nlp.taxonomy import ACTION_LINES, SDGS, Taxonomy
 from nlp.training.cards import card_section
 from nlp.training.evaluation.config import BASELINE_SYSTEM, SYSTEMS, UNION_RULE
@@ -376,7 +376,8 @@ def _ablation_section(results: dict[str, dict[str, Any]]) -> list[str]:
 
 def _weight_name(rule: str, shipped: float | None = None, short: bool = False) -> str:
     if rule == UNION_RULE:
-        return UNION_RULE if short else f"{UNION_RULE}: text (w 0.5) or a segment's own decision"
+        return (UNION_RULE if short
+                else f"{UNION_RULE}: text (w {POOL_WEIGHT:g}) or a segment's own decision")
     w = float(rule)
     if short:
         return f"w {w:g}"

@@ -20,7 +20,7 @@ import numpy as np
 
 from nlp.tagging.evidence import Segments
 from nlp.tagging.scoring import ScoringLayer
-from nlp.tagging.taggers import Tagger
+from nlp.tagging.taggers import Tagger, score_together
 from nlp.training.decision import (
     Decision,
     decision_accuracy,
@@ -184,11 +184,12 @@ def cross_fit_gold(
             fit_gold_decisions(tagger, vectors[train], [gold[i] for i in train],
                                (held_out or {}).get(tagger.scheme),
                                [segments[i] for i in train] if segments else None)
+        by_scheme = {t.scheme: t for t in fitted}
         for tagger in fitted:
-            tagger.link({t.scheme: t for t in fitted})
-            scored = tagger.score_vectors(vectors[test], [texts[i] for i in test],
-                                          [segments[i] for i in test] if segments else None)
-            for key, (labels, _, pred) in scored.items():
-                for row, i in enumerate(test):
-                    predicted[i][key] = {labels[j] for j in np.flatnonzero(pred[row])} - {"C7"}
+            tagger.link(by_scheme)
+        scored = score_together(fitted, vectors[test], [texts[i] for i in test],
+                                [segments[i] for i in test] if segments else None)
+        for key, (labels, _, pred) in scored.items():
+            for row, i in enumerate(test):
+                predicted[i][key] = {labels[j] for j in np.flatnonzero(pred[row])} - {"C7"}
     return predicted

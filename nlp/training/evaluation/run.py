@@ -68,7 +68,7 @@ def evaluate_gold(settings: Any, embedder: Any, keys: Sequence[str],
                        if key not in GOLD_LAYER_FIELDS}  # GDC objectives, sections; targets
             tuned.update(derived | fitted)
     for tagger in suite.taggers.values():  # GDC sections follow the Action Lines' decisions
-        linked = getattr(tagger, "linked", None)
+        linked = tagger.linked
         if linked is not None and any(key in tuned for key in linked.keys):
             n = max(tuned[key] for key in linked.keys if key in tuned)
             tuned.update({key: tuned.get(key, n) for key in tagger.keys
