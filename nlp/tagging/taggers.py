@@ -229,7 +229,13 @@ class Tagger:
                     )
                 tags[key] = row
             results.append(TextTags(text, tags))
+        if sentence_vectors is not None and shared is not None:
+            self._name_followed(results, shared)
         return results
+
+    def _name_followed(self, results: list[TextTags], shared: Mapping[str, Scores]) -> None:
+        """With evidence: mark labels that follow another tagger's decisions (``shared``
+        holds its scores of this pass); the base class follows none."""
 
     def _name_rank(self, labels: Sequence[str]) -> np.ndarray:
         """Each label's rank by id (the tie-break of :func:`score_order`), cached per list."""
@@ -572,25 +578,12 @@ class GdcTagger(Tagger):
         lines = taggers.get(ACTION_LINES)
         self.linked = lines if lines is not None and self.action_line_links else None
 
-    def build(
-        self,
-        texts: Sequence[str],
-        vectors: np.ndarray,
-        sentence_vectors: list[tuple[list[tuple[int, int]], np.ndarray]] | None = None,
-        max_sentences: int = 3,
-        max_examples: int = 3,
-        segments: Sequence[Segments] | None = None,
-        shared: dict[str, Scores] | None = None,
-    ) -> list[TextTags]:
-        """:meth:`Tagger.build`; with evidence asked for and the Action Lines' scores in
-        ``shared`` (the suite's pass), each section or objective that follows a predicted line
-        names it (``LabelScore.follows``)."""
-        results = super().build(texts, vectors, sentence_vectors, max_sentences, max_examples,
-                                segments, shared)
-        lines = (shared or {}).get("action_lines")
-        if (sentence_vectors is None or self.linked is None or lines is None
-                or len(lines[2]) < len(texts)):
-            return results
+    def _name_followed(self, results: list[TextTags], shared: Mapping[str, Scores]) -> None:
+        """Each section or objective that follows a predicted Action Line names it
+        (``LabelScore.follows``)."""
+        lines = shared.get("action_lines")
+        if self.linked is None or lines is None or len(lines[2]) < len(results):
+            return
         labels, _, predicted = lines
         column = {lab: j for j, lab in enumerate(labels)}
         parent_of: dict[str, str] = self.manifest.get("parents", {})
@@ -608,7 +601,6 @@ class GdcTagger(Tagger):
                 for tag in result.tags.get(key, ()):
                     if tag.label in follows:
                         tag.follows = tuple(dict.fromkeys(follows[tag.label]))
-        return results
 
     def score_vectors(
         self, vectors: np.ndarray, texts: Sequence[str],
