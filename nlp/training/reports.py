@@ -588,9 +588,13 @@ def model_card(tagger: Any, taxonomy: Taxonomy) -> str:
         ACTION_LINES: "Trained on short WSIS Prizes project descriptions (truncated at ~254 "
                       "characters) and Plan of Action text; policy prose of other styles may "
                       "score lower. C7 is scored as the best of its sub-lines.",
-        SDGS: "Goal head trained on single-label sentences of mixed origin; SDG target scores "
-              "are zero-shot (prototype) scores calibrated on only ~140 Matrix rationales and "
-              "are only marked predicted when their goal is.",
+        SDGS: "Most goal training texts carry one goal each (sentences and abstracts), so a "
+              "second goal a text also serves counts against it when thresholds are chosen; "
+              "only the digital-project descriptions and the Compact's paragraphs are "
+              "labelled with every goal they serve. Multi-topic text therefore gets its main "
+              "goal more reliably than its others (pooling the scores of its clauses helps "
+              "in part). SDG target scores are zero-shot (prototype) scores calibrated on "
+              "only ~140 Matrix rationales and are only marked predicted when their goal is.",
         "gdc": "The taxonomy is the complete adopted Compact (125 commitments, 13 "
                "principles), but there is no labelled GDC text beyond the ~100 gold passages: "
                "scores come from prototypes (summaries, keywords and the adopted wording), "
