@@ -19,6 +19,11 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
 
 
+def _logit(p: np.ndarray | float) -> np.ndarray:
+    q = np.clip(np.asarray(p, dtype=np.float64), 1e-17, 1.0 - 1e-16)
+    return np.log(q) - np.log1p(-q)
+
+
 
 COMPONENTS = ("prototype", "keyword", "head", "knn", "lexical")
 KNN_K = 15
@@ -148,6 +153,12 @@ class ScoringLayer:
 
     ``thresholds`` are per-label decision thresholds on the calibrated score, chosen on
     held-out folds; ``threshold_source`` says how.
+
+    ``score_map`` ``(a, b)`` recalibrates that score on in-domain labelled text when a layer
+    has no held-out source of its own (the GDC layers, on the gold passages):
+    ``p = sigmoid(a * (sum_k mix[k] * component_k + mix_bias) + b)``. It is monotone
+    (``a > 0``), and :meth:`remap` moves the thresholds and floor with it, so it changes what
+    a score means, never a decision.
     """
 
     labels: list[str]
@@ -168,6 +179,10 @@ class ScoringLayer:
     cap: int = 0  # at most this many labels per text (0: no cap)
     pool: bool = False  # also score a text's sentences and clauses (Tagger.layer_proba)
     pool_weight: float = POOL_WEIGHT  # share of the best segment in a pooled score
+    score_map: tuple[float, float] = (1.0, 0.0)  # (a, b): p = sigmoid(a * logit + b)
+    # the held-out-source thresholds, on the stacker's own scores, that a decision rule
+    # refitted on in-domain text (nlp.training.tune) starts from; None: ``thresholds``
+    source_thresholds: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.labels)
@@ -237,7 +252,32 @@ class ScoringLayer:
     def proba(self, vectors: np.ndarray, texts: Sequence[str] | None = None) -> np.ndarray:
         """Calibrated scores ``(n, L)`` in [0, 1]."""
         vectors = np.asarray(vectors, dtype=np.float32)
-        return _sigmoid(self.logits(vectors, texts))
+        a, b = self.score_map
+        z = self.logits(vectors, texts)
+        return _sigmoid(z if (a, b) == (1.0, 0.0) else a * z + b)
+
+    def remap(self, a: float, b: float) -> None:
+        """Put scores on the map ``(a, b)`` (see the class docstring; ``(1, 0)``: the
+        stacker's own calibration) and move the thresholds and the floor with them, so every
+        decision stays what it was.
+
+        Raises:
+            ValueError: ``a`` is not positive (the map would reorder scores).
+        """
+        if not a > 0:
+            raise ValueError(f"Score map slope {a!r} must be positive")
+        old_a, old_b = self.score_map
+
+        def move(p: np.ndarray | float) -> np.ndarray:
+            p = np.asarray(p, dtype=np.float64)
+            moved = _sigmoid(a * (_logit(p) - old_b) / old_a + b)
+            # a threshold of 1 (never predicted) or 0 (always) means the same on any map
+            return np.where(p >= 1.0, 1.0, np.where(p <= 0.0, 0.0, moved))
+
+        self.thresholds = move(np.asarray(self.thresholds, dtype=np.float64))
+        if self.floor > 0:
+            self.floor = float(move(self.floor))
+        self.score_map = (float(a), float(b))
 
     @staticmethod
     def apply_decision(proba: np.ndarray, thresholds: np.ndarray, floor: float = 0.0,
@@ -264,6 +304,9 @@ class ScoringLayer:
                f"{prefix}.proto_center": np.asarray(self.proto_center, np.float32),
                f"{prefix}.proto_spread": np.asarray(self.proto_spread, np.float32),
                f"{prefix}.thresholds": np.asarray(self.thresholds, dtype=np.float64)}
+        if self.source_thresholds is not None:
+            out[f"{prefix}.source_thresholds"] = np.asarray(self.source_thresholds,
+                                                            dtype=np.float64)
         if self.weights is not None and self.bias is not None:
             out[f"{prefix}.weights"] = self.weights.astype(np.float32)
             out[f"{prefix}.bias"] = self.bias.astype(np.float32)
@@ -286,6 +329,7 @@ class ScoringLayer:
             "decision": {"floor": round(float(self.floor), 6), "cap": int(self.cap),
                          "pool_segments": bool(self.pool),
                          "pool_weight": round(float(self.pool_weight), 6)},
+            "score_map": [float(v) for v in self.score_map],
         }
 
     def extra_files(self) -> dict[str, Any]:
@@ -321,13 +365,23 @@ class ScoringLayer:
             knn_labels=get("knn_labels", bool),
             lexical=lexical,
             thresholds=get("thresholds", np.float64),
+            source_thresholds=get("source_thresholds", np.float64),
             threshold_source=[config["threshold_source"][lab] for lab in config["labels"]],
             keywords=(extra or {}).get("keywords"),
             floor=float(config.get("decision", {}).get("floor", 0.0)),
             cap=int(config.get("decision", {}).get("cap", 0)),
             pool=bool(config.get("decision", {}).get("pool_segments", False)),
             pool_weight=float(config.get("decision", {}).get("pool_weight", POOL_WEIGHT)),
+            score_map=_score_map(config.get("score_map")),
         )
+
+
+def _score_map(saved: Sequence[float] | None) -> tuple[float, float]:
+    """A saved ``score_map``; layers saved before it existed have none (the identity)."""
+    if saved is None:
+        return (1.0, 0.0)
+    a, b = (float(v) for v in saved)
+    return (a, b)
 
 
 def pool_scores(proba: np.ndarray, segment_proba: np.ndarray, owner: np.ndarray,

@@ -107,6 +107,21 @@ class DocumentTags:
         }
 
 
+def key_matrix(tagged: Sequence[TextTags], key: str
+               ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """One output key of tagged texts as ``(labels sorted by id, scores (n, L) float32,
+    predicted (n, L))``."""
+    labels = sorted(t.label for t in tagged[0].tags[key]) if tagged else []
+    column = {label: j for j, label in enumerate(labels)}
+    scores = np.zeros((len(tagged), len(labels)), dtype=np.float32)
+    predicted = np.zeros(scores.shape, dtype=bool)
+    for i, tags in enumerate(tagged):
+        for t in tags.tags[key]:
+            scores[i, column[t.label]] = t.score
+            predicted[i, column[t.label]] = t.predicted
+    return labels, scores, predicted
+
+
 def summarise(passages: Sequence[PassageLike], tagged: Sequence[TextTags], top_k: int = 3,
               titles: Mapping[str, str] | None = None) -> DocumentTags:
     """Document-level summary of every label of every key (:func:`summarise_scores` with
@@ -114,15 +129,8 @@ def summarise(passages: Sequence[PassageLike], tagged: Sequence[TextTags], top_k
     summary: dict[str, list[LabelSummary]] = {}
     ids = [p.id for p in passages]
     if tagged:
-        for key, first in tagged[0].tags.items():
-            labels = sorted(t.label for t in first)
-            column = {label: j for j, label in enumerate(labels)}
-            scores = np.zeros((len(tagged), len(labels)), dtype=np.float32)
-            predicted = np.zeros(scores.shape, dtype=bool)
-            for i, tags in enumerate(tagged):
-                for t in tags.tags[key]:
-                    scores[i, column[t.label]] = t.score
-                    predicted[i, column[t.label]] = t.predicted
+        for key in tagged[0].tags:
+            labels, scores, predicted = key_matrix(tagged, key)
             summary[key] = summarise_scores(KeyScores.of(labels, scores, predicted), ids,
                                             titles, top_k, every_label=True)
     return DocumentTags(list(zip(passages, tagged)), summary)

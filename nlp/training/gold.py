@@ -237,6 +237,42 @@ def score_gold(
     return report
 
 
+def gold_matrix(gold: Sequence[GoldPassage], field: str, labels: Sequence[str]) -> np.ndarray:
+    """``(n passages, len(labels))`` boolean matrix of the gold labels of ``field``."""
+    column = {lab: j for j, lab in enumerate(labels)}
+    y = np.zeros((len(gold), len(labels)), bool)
+    for i, passage in enumerate(gold):
+        for label in passage.labels(field):
+            if label in column:
+                y[i, column[label]] = True
+    return y
+
+
+def score_calibration(
+    gold: Sequence[GoldPassage], field: str, labels: Sequence[str], scores: np.ndarray,
+    predicted: np.ndarray,
+) -> dict[str, float]:
+    """How well scores mean what they say on the gold passages, over every (passage, label)
+    pair of ``labels`` (``C7`` left out: the gold set labels its sub-lines).
+
+    Returns:
+        ``mean_predicted_score`` (mean score of the predicted labels) beside their
+        ``precision`` (a calibrated tagger's two are close); ``log_loss`` and ``brier`` of
+        every pair's score; ``n_predicted``.
+    """
+    keep = [j for j, lab in enumerate(labels) if lab != "C7"]
+    y = gold_matrix(gold, field, [labels[j] for j in keep])
+    p = np.clip(np.asarray(scores, np.float64)[:, keep], 1e-12, 1 - 1e-12)
+    pred = np.asarray(predicted, bool)[:, keep]
+    return {
+        "mean_predicted_score": float(p[pred].mean()) if pred.any() else 0.0,
+        "precision": float(y[pred].mean()) if pred.any() else 0.0,
+        "log_loss": float(-np.mean(np.where(y, np.log(p), np.log1p(-p)))),
+        "brier": float(np.mean((p - y) ** 2)),
+        "n_predicted": int(pred.sum()),
+    }
+
+
 def bootstrap_f1_interval(counts: Sequence[tuple[int, int, int]], resamples: int = 2000,
                           seed: int = 0) -> tuple[float, float]:
     """95 % percentile-bootstrap interval of micro-F1 over passages.

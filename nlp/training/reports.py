@@ -328,7 +328,27 @@ def _gold_section(gold: dict[str, Any] | None) -> list[str]:
     if gold.get("not_produced"):
         lines += ["", "Not produced by the shipped taggers (no such layer in the loaded model): "
                   + ", ".join(f"`{k}`" for k in gold["not_produced"]) + "."]
-    return lines + [""]
+    return lines + _calibration_lines(gold.get("calibration") or {}) + [""]
+
+
+def _calibration_lines(calibration: dict[str, Any]) -> list[str]:
+    """The gold section's calibration table (``evaluate_gold``'s ``calibration``)."""
+    if not calibration:
+        return []
+    intro = ("Do the scores mean what they say? Over the same passages: the mean score of the "
+             "predicted labels beside their precision (close for a calibrated tagger), and the "
+             "log loss and Brier score of every (passage, label) pair. Action Line and SDG "
+             "scores are calibrated on held-out sources; GDC scores on the gold passages "
+             "(`ScoringLayer.score_map`, fitted with the decision rule, so the cross-fitted "
+             "rows fit it on the other documents' passages).")
+    lines = ["", intro, "", ("| key | scores | predicted | mean score of predicted | "
+                             "precision | log loss | Brier |"), "|" + " --- |" * 7]
+    for key, kinds in calibration.items():
+        for kind, m in kinds.items():
+            lines.append(f"| `{key}` | {kind.replace('_', '-')} | {m['n_predicted']} | "
+                         f"{_f(m['mean_predicted_score'])} | {_f(m['precision'])} | "
+                         f"{m['log_loss']:.4f} | {m['brier']:.4f} |")
+    return lines
 
 
 def _interval(bounds: Sequence[float] | None) -> str:
@@ -545,15 +565,23 @@ def model_card(tagger: Any, taxonomy: Taxonomy) -> str:
               "it clears a floor, further labels need their own threshold, and a cap limits "
               "labels per text; floor, one threshold shift and cap are refitted on the "
               "hand-labelled gold passages (`corpus/gold/`; for SDGs jointly with the "
-              "held-out-source decision accuracy). Action Line and SDG layers also score each "
+              "held-out-source decision accuracy); GDC scores, which have no held-out source, "
+              "are also recalibrated there by a monotone map that moves the thresholds with "
+              "them. Action Line and SDG layers also score each "
               "sentence and clause on its own and average the text's score with the best "
               "of them (a passage serving C2 in one clause and C4 in the next)."), ""]
     rule = m.get("decision_rule") or {}
     for key, value in rule.items():
-        lines.append(f"- decision rule `{key}`: floor {value['floor']}, threshold shift "
-                     f"{value['threshold_shift']:+}, cap {value['cap'] or 'none'} "
-                     f"({value['gold_passages']} gold passages; {value['objective']} "
-                     f"{value['objective_value']})")
+        if "floor" in value:
+            lines.append(f"- decision rule `{key}`: floor {value['floor']}, threshold shift "
+                         f"{value['threshold_shift']:+}, cap {value['cap'] or 'none'} "
+                         f"({value['gold_passages']} gold passages; {value['objective']} "
+                         f"{value['objective_value']})")
+        if "score_map" in value:
+            a, b = value["score_map"]
+            lines.append(f"- scores of `{key}` recalibrated on the {value['gold_passages']} "
+                         f"gold passages: p = sigmoid({a} * z + {b}), z the stacker's logit "
+                         "(thresholds and floor moved with it: no decision changes)")
     if rule:
         lines.append("")
     for name, layer in tagger.layers.items():
@@ -598,8 +626,9 @@ def model_card(tagger: Any, taxonomy: Taxonomy) -> str:
         "gdc": "The taxonomy is the complete adopted Compact (125 commitments, 13 "
                "principles), but there is no labelled GDC text beyond the ~100 gold passages: "
                "scores come from prototypes (summaries, keywords and the adopted wording), "
-               "calibrated by a self-test on the adopted wording, with the decision rule "
-               "refitted on the gold passages. Section tags follow from commitment tags "
+               "calibrated by a self-test on the adopted wording and then on the gold "
+               "passages, where the decision rule is refitted too: on other genres of text "
+               "the scores may mean less. Section tags follow from commitment tags "
                "and, for the six sections on an Action Line's own subject (`gdc_sections` "
                "in action-lines.yaml), from that line's tag too; objective tags follow "
                "from section tags. Treat GDC tags as suggestions.",

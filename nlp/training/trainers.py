@@ -54,11 +54,19 @@ def _tune_on_gold(result: TrainResult, cache: EmbeddingCache, gold: Sequence[Any
     vectors, _, segments = encode_with_segments(cache.embedder, [g.text for g in gold],
                                                 encode=cache.encode)
     fitted = fit_gold_decisions(result.tagger, vectors, gold, held, segments)
-    result.tagger.manifest["decision_rule"] = {
-        key: {"floor": round(f.decision.floor, 4), "threshold_shift": f.decision.shift,
-              "cap": f.decision.cap, "objective": f.decision.objective,
-              "objective_value": round(f.decision.score, 4), "gold_passages": f.n_passages}
-        for key, f in fitted.items()}
+    rules: dict[str, dict[str, Any]] = {}
+    for key, f in fitted.items():
+        rules[key] = {"gold_passages": f.n_passages}
+        if f.decision is not None:
+            # the floor as served (on the score map, when there is one); the shift applies to
+            # the stacker's own scores, before the map
+            rules[key] |= {"floor": round(float(result.tagger.layers[key].floor), 4),
+                           "threshold_shift": f.decision.shift, "cap": f.decision.cap,
+                           "objective": f.decision.objective,
+                           "objective_value": round(f.decision.score, 4)}
+        if f.score_map != (1.0, 0.0):
+            rules[key]["score_map"] = [round(v, 4) for v in f.score_map]
+    result.tagger.manifest["decision_rule"] = rules
 
 
 def default_gold() -> list[Any]:

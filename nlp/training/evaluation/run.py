@@ -34,12 +34,13 @@ def evaluate_gold(settings: Any, embedder: Any, keys: Sequence[str],
     for ``embedder`` are missing.
     """
     try:
-        from nlp.training.gold import GOLD_KEYS, load_gold, score_gold
+        from nlp.training.gold import GOLD_KEYS, load_gold, score_calibration, score_gold
         from nlp.training.tune import GOLD_LAYER_FIELDS
     except ImportError:
         return {"available": False, "reason": "gold set not found (nlp/training/gold.py is "
                                               "missing)"}
     from nlp.errors import WsisError
+    from nlp.tagging.suite import key_matrix
     from nlp.workspace import Workspace
 
     try:
@@ -75,6 +76,10 @@ def evaluate_gold(settings: Any, embedder: Any, keys: Sequence[str],
                           if key not in GOLD_LAYER_FIELDS})
     field_of = {key: name for name, key in GOLD_KEYS.items()}
 
+    def calibration(key: str, matrix: tuple[list[str], Any, Any]) -> dict[str, float]:
+        labels, scores, pred = matrix
+        return score_calibration(gold, field_of[key], labels, scores, pred)
+
     def figures(predictions: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         scores = score_gold(gold, predictions)
         return {key: {k: v for k, v in scores[key].items() if k != "per_label"}
@@ -93,21 +98,28 @@ def evaluate_gold(settings: Any, embedder: Any, keys: Sequence[str],
         "per_label": {key: value["per_label"]
                       for key, value in score_gold(gold, predicted).items() if key in wanted},
     }
+    out["calibration"] = {key: {"shipped": calibration(key, key_matrix(tagged, key))}
+                          for key in wanted}
     if set(tuned) & set(wanted):
         try:
-            from nlp.training.tune import cross_fit_gold
+            from nlp.training.tune import cross_fit_gold_scores, predicted_labels
         except ImportError:
             return out
         from nlp.tagging.evidence import encode_with_segments
 
         vectors, _, segments = encode_with_segments(suite.embedder, texts)
-        crossed = cross_fit_gold(list(suite.taggers.values()), vectors, gold,
-                                 segments=segments)
+        scored = cross_fit_gold_scores(list(suite.taggers.values()), vectors, gold,
+                                       segments=segments)
+        crossed = predicted_labels(scored, len(gold))
         # only keys whose shipped rule saw the gold set: for the others the shipped figures
         # are already out-of-sample, and a gold-fitted rule is not what ships
         out["cross_fitted"] = {key: m | {"rule_fitted_on_gold": False}
                                for key, m in figures(crossed).items() if key in tuned}
+        for key in wanted:
+            if key in tuned and key in scored:
+                out["calibration"][key]["cross_fitted"] = calibration(key, scored[key])
     return out
+
 
 
 # --------------------------------------------------------------------------------------------

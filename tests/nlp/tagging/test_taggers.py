@@ -389,6 +389,40 @@ def test_pool_scores_mixes_each_text_with_its_best_segment():
     assert ScoringLayer.from_saved(config, arrays, "x").pool_weight == 0.5
 
 
+def test_a_score_map_changes_what_scores_mean_never_a_decision():
+    rng = np.random.default_rng(0)
+    prototypes = rng.normal(size=(3, 8)).astype(np.float32)
+    vectors = rng.normal(size=(60, 8)).astype(np.float32)
+    layer = ScoringLayer(["a", "b", "c"], prototypes, mix={"prototype": 2.0}, mix_bias=-1.0,
+                         thresholds=np.array([0.3, 0.5, 1.0]), floor=0.2, cap=2,
+                         threshold_source=["test"] * 3)
+    before = layer.proba(vectors)
+    decided = layer.decide(before)
+    assert decided.any() and not decided.all()
+    layer.remap(0.3, 1.5)
+    after = layer.proba(vectors)
+    assert not np.allclose(after, before)
+    # the same order of labels in every text, so the cap keeps the same ones
+    np.testing.assert_array_equal(np.argsort(after, axis=1), np.argsort(before, axis=1))
+    np.testing.assert_array_equal(layer.decide(after), decided)
+    assert layer.thresholds[2] == 1.0  # never predicted stays never predicted
+    # saved and read back with its map; layers saved before maps read as the identity
+    arrays = np.load(_save_arrays(layer))
+    loaded = ScoringLayer.from_saved(layer.config(), arrays, "x")
+    assert loaded.score_map == layer.score_map
+    np.testing.assert_allclose(loaded.proba(vectors), after)
+    config = layer.config()
+    del config["score_map"]
+    assert ScoringLayer.from_saved(config, arrays, "x").score_map == (1.0, 0.0)
+    # back to the stacker's own scores: the thresholds and floor it started from
+    layer.remap(1.0, 0.0)
+    np.testing.assert_allclose(layer.proba(vectors), before)
+    np.testing.assert_allclose(layer.thresholds, [0.3, 0.5, 1.0])
+    assert layer.floor == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="slope -1.0 must be positive"):
+        layer.remap(-1.0, 0.0)
+
+
 def _save_arrays(layer: ScoringLayer):
     import io
 

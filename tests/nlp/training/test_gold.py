@@ -6,6 +6,7 @@ import json
 from itertools import pairwise
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -264,3 +265,43 @@ def test_cross_fitted_gdc_sections_follow_the_folds_own_action_line_rule(
     # the shipped taggers are untouched: the GDC tagger still follows the shipped lines
     assert zero_shot_suite.taggers["gdc"].linked is shipped is zero_shot_suite.taggers[
         "action-lines"]
+
+
+def test_gdc_scores_are_recalibrated_on_gold_and_refits_repeat(zero_shot_suite,
+                                                                    hash_embedder):
+    import copy
+
+    from nlp.tagging.scoring import ScoringLayer
+    from nlp.training.gold import load_gold
+    from nlp.training.tune import fit_gold_decisions
+
+    gold = load_gold()
+    texts = [g.text for g in gold]
+    vectors = hash_embedder.encode(texts)
+    tagger = copy.deepcopy(zero_shot_suite.taggers["gdc"])
+    assert all(layer.score_map == (1.0, 0.0) for layer in tagger.layers.values())
+    fits = fit_gold_decisions(tagger, vectors, gold)
+    for key in ("gdc_commitments", "gdc_principles"):
+        layer, fit = tagger.layers[key], fits[key]
+        assert fit.decision is not None and fit.score_map != (1.0, 0.0)
+        assert layer.score_map == fit.score_map
+        # the decisions are those of the rule on the stacker's own scores
+        raw = 1.0 / (1.0 + np.exp(-np.clip(layer.logits(vectors, texts), -40, 40)))
+        expected = ScoringLayer.apply_decision(raw, fit.decision.thresholds, fit.decision.floor,
+                                               fit.decision.cap)
+        assert expected.any()
+        np.testing.assert_array_equal(layer.decide(layer.proba(vectors, texts)), expected)
+    # objectives and sections have no rule of their own, only a map
+    for key in ("gdc", "gdc_sections"):
+        assert fits[key].decision is None and tagger.layers[key].score_map != (1.0, 0.0)
+    # a refit (cross-fitting starts from the shipped, mapped tagger) undoes the map and
+    # starts from the held-out-source thresholds, so it finds the same rule and map
+    served = {key: layer.thresholds.copy() for key, layer in tagger.layers.items()}
+    again = fit_gold_decisions(tagger, vectors, gold)
+    for key, layer in tagger.layers.items():
+        np.testing.assert_allclose(layer.thresholds, served[key])
+    for key, fit in fits.items():
+        assert again[key].score_map == pytest.approx(fit.score_map)
+        if fit.decision is not None:
+            assert again[key].decision.floor == pytest.approx(fit.decision.floor)
+            assert again[key].decision.shift == fit.decision.shift
