@@ -326,7 +326,9 @@ class ScoringLayer:
             "mix_bias": float(self.mix_bias),
             "thresholds": {lab: round(float(t), 6) for lab, t in zip(self.labels, self.thresholds)},
             "threshold_source": dict(zip(self.labels, self.threshold_source)),
-            "decision": {"floor": round(float(self.floor), 6), "cap": int(self.cap),
+            # the floor unrounded: a gold rule's floor can be 1.6e-6 (rounded, it moved
+            # decisions); the thresholds are exact in the arrays
+            "decision": {"floor": float(self.floor), "cap": int(self.cap),
                          "pool_segments": bool(self.pool),
                          "pool_weight": round(float(self.pool_weight), 6)},
             "score_map": [float(v) for v in self.score_map],

@@ -411,6 +411,10 @@ def test_a_score_map_changes_what_scores_mean_never_a_decision():
     loaded = ScoringLayer.from_saved(layer.config(), arrays, "x")
     assert loaded.score_map == layer.score_map
     np.testing.assert_allclose(loaded.proba(vectors), after)
+    # the floor comes back exactly, however small (a rounded floor moved decisions)
+    tiny = ScoringLayer(["a", "b", "c"], prototypes, floor=1.6269107542441772e-06,
+                        thresholds=np.array([0.3, 0.5, 1.0]), threshold_source=["test"] * 3)
+    assert ScoringLayer.from_saved(tiny.config(), arrays, "x").floor == tiny.floor
     config = layer.config()
     del config["score_map"]
     assert ScoringLayer.from_saved(config, arrays, "x").score_map == (1.0, 0.0)
