@@ -59,7 +59,7 @@ def gold_labels(gold: Sequence[GoldPassage], key: str, labels: Sequence[str],
                 parents: dict[str, str]) -> np.ndarray:
     """Gold matrix of a calibrated layer (:data:`GOLD_CALIBRATED_FIELDS`); GDC sections are
     the parents of the gold commitments."""
-    field = GOLD_CALIBRATED_FIELDS.get(key) or GOLD_LAYER_FIELDS[key]
+    field = GOLD_CALIBRATED_FIELDS[key]
     if field != "gdc_sections":
         return gold_matrix(gold, field, labels)
     column = {lab: j for j, lab in enumerate(labels)}
