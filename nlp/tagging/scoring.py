@@ -4,8 +4,12 @@ See :class:`ScoringLayer`. Pure numpy (plus a sparse TF-IDF product for the lexi
 
 from __future__ import annotations
 
+import functools
+import itertools
+import operator
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,53 +53,91 @@ class LexicalHead:
         with ``idf_`` set gives, step for step (``tests/nlp/tagging/test_lexical.py`` checks
         they are equal), without importing scikit-learn or scipy (each was a share of every
         `wsis tag` start) or their per-call input validation."""
+        indptr, columns, values = self._csr(texts)
+        return [(columns[a:b], values[a:b]) for a, b in itertools.pairwise(indptr)]
+
+    def _csr(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`rows` of all texts at once: ``(indptr, columns, values)``, as in CSR."""
         if not hasattr(self, "_column"):
             self._column = {term: j for j, term in enumerate(self.vocabulary)}
             self._idf64 = np.asarray(self.idf, dtype=np.float64)
-        column = self._column
-        out = []
-        for text in texts:
-            counts: dict[int, int] = {}
-            for gram in _analyze(text):
-                j = column.get(gram)
-                if j is not None:
-                    counts[j] = counts.get(j, 0) + 1
-            columns = np.fromiter(counts, dtype=np.int32, count=len(counts))
-            order = np.argsort(columns, kind="stable")
-            columns = columns[order]
-            data = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))[order]
-            np.log(data, data)  # sublinear tf: 1 + log(count)
-            data += 1.0
-            data[:] = data * self._idf64[columns]  # float64 product, stored as float32
-            if len(data):  # l2 as sklearn's cython: float32 squares, a double sum in order
-                norm = float(np.cumsum((data * data).astype(np.float64))[-1])
-                if norm != 0.0:
-                    data = (data.astype(np.float64) / np.sqrt(norm)).astype(np.float32)
-            out.append((columns, data))
-        return out
+        lookup = self._column.get
+        known = functools.partial(operator.is_not, None)
+        found: list[int] = []
+        counted: list[int] = []
+        lengths = np.zeros(len(texts), np.int64)
+        for i, text in enumerate(texts):
+            # vocabulary columns of the text's n-grams, counted (C-level iterators: this loop
+            # runs for every text, sentence and clause of every tagging call)
+            counts = Counter(filter(known, map(lookup, _analyze(text))))
+            found.extend(counts)
+            counted.extend(counts.values())
+            lengths[i] = len(counts)
+        row = np.repeat(np.arange(len(texts)), lengths)
+        order = np.lexsort((np.asarray(found, np.int64), row))  # columns ascending per row
+        columns = np.asarray(found, np.int32)[order]
+        data = np.asarray(counted, np.float32)[order]
+        np.log(data, data)  # sublinear tf: 1 + log(count)
+        data += 1.0
+        data[:] = data * self._idf64[columns]  # float64 product, stored as float32
+        # l2 as sklearn's cython: float32 squares, a double sum in order (trailing zeros of
+        # the padding add nothing)
+        norm = _row_sums((data * data).astype(np.float64), lengths)[:, 0]
+        scale = np.sqrt(norm)[row]
+        keep = scale != 0.0
+        data[keep] = (data[keep].astype(np.float64) / scale[keep]).astype(np.float32)
+        indptr = np.zeros(len(texts) + 1, np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        return indptr, columns, data
 
     def transform(self, texts: Sequence[str]) -> Any:
         """:meth:`rows` as a scipy CSR matrix (float32), for training and tests."""
         from scipy import sparse
 
-        rows = self.rows(texts)
-        indptr = np.cumsum([0] + [len(c) for c, _ in rows]).astype(np.int32)
-        return sparse.csr_array(
-            (np.concatenate([v for _, v in rows]) if rows else np.zeros(0, np.float32),
-             np.concatenate([c for c, _ in rows]) if rows else np.zeros(0, np.int32), indptr),
-            shape=(len(texts), len(self.vocabulary)), dtype=np.float32)
+        indptr, columns, values = self._csr(texts)
+        return sparse.csr_array((values, columns, indptr.astype(np.int32)),
+                                shape=(len(texts), len(self.vocabulary)), dtype=np.float32)
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """``rows @ weights.T + bias``, each row's products summed in column order in
         float32, as scipy's sparse-times-dense product does (same bits, no scipy import)."""
         if not hasattr(self, "_weights_t"):
             self._weights_t = np.ascontiguousarray(self.weights.T, dtype=np.float32)
-        out = np.zeros((len(texts), self._weights_t.shape[1]), dtype=np.float32)
-        for i, (columns, values) in enumerate(self.rows(texts)):
-            if len(columns):
-                terms = values[:, None] * self._weights_t[columns]
-                out[i] = np.cumsum(terms, axis=0, dtype=np.float32)[-1]
-        return out + self.bias
+        indptr, columns, values = self._csr(texts)
+        terms = values[:, None] * self._weights_t[columns]
+        return _row_sums(terms, np.diff(indptr)) + self.bias
+
+
+def _row_sums(values: np.ndarray, lengths: np.ndarray, budget: int = 1 << 22) -> np.ndarray:
+    """Sums of consecutive runs of ``values`` (run ``i`` is ``lengths[i]`` rows; a 1-d array
+    counts as one column), each added in order as a sequential loop adds it (so the bits
+    match scipy's and scikit-learn's), for many runs at once: runs sorted by length are
+    padded with zeros (adding zero changes no sum) into blocks of about ``budget`` numbers,
+    each summed by one cumsum. Returns ``(len(lengths), columns)`` in ``values``' dtype."""
+    values = values.reshape(len(values), -1)
+    width = values.shape[1]
+    lengths = np.asarray(lengths, np.int64)
+    out = np.zeros((len(lengths), width), values.dtype)
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    by_length = np.argsort(lengths, kind="stable")
+    sorted_lengths = np.maximum(lengths[by_length], 1)
+    a = 0
+    while a < len(by_length):
+        # ascending lengths: a block's last run is its longest; a block ends where runs grow
+        # by a quarter (little padding) or its padded size would pass the budget
+        b = a + 1
+        while (b < len(by_length) and sorted_lengths[b] * 4 <= sorted_lengths[a] * 5
+               and (b + 1 - a) * sorted_lengths[b] * width <= budget):
+            b += 1
+        block = by_length[a:b]
+        sizes = lengths[block]
+        owner = np.repeat(np.arange(len(block)), sizes)
+        slot = np.arange(len(owner)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        padded = np.zeros((len(block), int(sorted_lengths[b - 1]), width), values.dtype)
+        padded[owner, slot] = values[starts[block][owner] + slot]
+        out[block] = np.cumsum(padded, axis=1, dtype=values.dtype)[:, -1]
+        a = b
+    return out
 
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token_pattern
@@ -410,20 +452,33 @@ def top_k(sims: np.ndarray, k: int, block: int = 64) -> np.ndarray:
     of equal values the lower column comes first, so the choice among duplicate examples at
     the ``k``-th place never depends on the selection algorithm.
 
-    Only the values at or above a lower bound of each row's ``k``-th largest are sorted: for
-    a wide matrix (a 9,000-example bank) the bound is the ``k``-th largest of the rows' block
-    maxima, which leaves a few dozen candidates (~5x faster than ``argpartition``)."""
+    Only the values at or above a lower bound of each row's ``k``-th largest are sorted. For
+    a wide matrix (a 9,000-example bank) the columns are dealt into groups of ``block``
+    (column ``c`` to group ``c % groups``), and the bound is the ``k``-th largest of a row's
+    group maxima: only the few groups whose maximum reaches it are searched. Dealing columns
+    out, rather than cutting contiguous runs, makes the maxima an elementwise max of
+    ``block`` contiguous slices, about three times faster than a max over each short run
+    (1,250 rows against 9,078 examples: 23 ms against 52 ms here)."""
     n, m = sims.shape
     if k >= m:
         return np.argsort(-sims, axis=1, kind="stable")
-    blocks = m // block
-    if blocks >= 4 * k:
-        # (a bound for the whole row: a tail past the last full block only adds values)
-        maxima = sims[:, : blocks * block].reshape(n, blocks, block).max(axis=2)
-        bound = np.partition(maxima, blocks - k, axis=1)[:, blocks - k]
+    groups = m // block
+    if groups >= 4 * k:
+        body = sims[:, : groups * block].reshape(n, block, groups)
+        maxima = body.max(axis=1)
+        bound = np.partition(maxima, groups - k, axis=1)[:, groups - k]
+        # a value at or above the bound lies in a group whose maximum reaches it
+        group_row, group = np.nonzero(maxima >= bound[:, None])
+        hit, step = np.nonzero(body[group_row, :, group] >= bound[group_row][:, None])
+        rows, cols = group_row[hit], group[hit] + groups * step
+        tail_rows, tail_cols = np.nonzero(sims[:, groups * block :] >= bound[:, None])
+        rows = np.concatenate([rows, tail_rows])
+        cols = np.concatenate([cols, tail_cols + groups * block])
+        order = np.lexsort((cols, rows))  # by row, columns ascending within a row
+        rows, cols = rows[order], cols[order]
     else:
         bound = np.partition(sims, m - k, axis=1)[:, m - k]
-    rows, cols = np.nonzero(sims >= bound[:, None])  # columns ascending within a row
+        rows, cols = np.nonzero(sims >= bound[:, None])  # columns ascending within a row
     counts = np.bincount(rows, minlength=n)
     slot = np.arange(len(rows)) - (np.cumsum(counts) - counts)[rows]
     width = int(counts.max())

@@ -128,12 +128,17 @@ def test_top_k_is_the_k_largest_largest_first_ties_to_the_lower_column() -> None
     from nlp.tagging.scoring import top_k
 
     rng = np.random.default_rng(3)
-    for n, m, k in [(7, 5000, 15), (5, 100, 15), (4, 12, 15), (6, 640, 3)]:
+    # wide enough for the grouped search (with and without a tail past the last group),
+    # narrow ones for the plain partition, and k past the width
+    for n, m, k in [(7, 5000, 15), (9, 9078, 15), (3, 3840, 15), (5, 100, 15), (4, 12, 15),
+                    (6, 640, 3)]:
         # rounded values: many exact ties, also at the k-th place
         sims = np.round(rng.standard_normal((n, m)), 1).astype(np.float32)
         sims[:, m // 2] = sims[:, 1]  # duplicate examples
         want = np.argsort(-sims, axis=1, kind="stable")[:, : min(k, m)]
         np.testing.assert_array_equal(top_k(sims, k), want)
+    flat = np.full((3, 5000), 0.25, np.float32)  # every value tied: the lowest columns win
+    np.testing.assert_array_equal(top_k(flat, 15), np.tile(np.arange(15), (3, 1)))
 
 
 def test_evidence_pools_the_same_segments_as_scores_alone(zero_shot_suite) -> None:
