@@ -28,3 +28,24 @@ def test_lexical_rows_equal_scikit_learns() -> None:
     assert got.dtype == np.float32
     assert np.array_equal(got.toarray(), want.toarray())
     assert np.array_equal(head.logits(TEXTS), np.asarray(want @ head.weights.T) + head.bias)
+
+
+def test_row_sums_add_each_run_in_order_in_blocks() -> None:
+    from nlp.tagging.scoring import _row_sums
+
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(0, 90, size=300)
+    lengths[:3] = [0, 1, 250]  # an empty run, a one-row run, a long one
+    values = (rng.normal(size=(int(lengths.sum()), 5))
+              * 10.0 ** rng.integers(-4, 5, size=(int(lengths.sum()), 1))).astype(np.float32)
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    want = np.zeros((len(lengths), 5), np.float32)
+    for i in range(len(lengths)):
+        if lengths[i]:
+            want[i] = np.cumsum(values[starts[i]:starts[i + 1]], axis=0, dtype=np.float32)[-1]
+    # a small budget forces many blocks; the default puts these runs in few
+    for budget in (2_000, 1 << 22):
+        got = _row_sums(values, lengths, budget)
+        assert got.dtype == np.float32 and np.array_equal(got, want)
+    ones = _row_sums(values[:, 0].astype(np.float64), lengths)
+    assert ones.shape == (len(lengths), 1)
