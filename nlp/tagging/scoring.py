@@ -295,8 +295,7 @@ class ScoringLayer:
         """Calibrated scores ``(n, L)`` in [0, 1]."""
         vectors = np.asarray(vectors, dtype=np.float32)
         a, b = self.score_map
-        z = self.logits(vectors, texts)
-        return _sigmoid(z if (a, b) == (1.0, 0.0) else a * z + b)
+        return _sigmoid(a * self.logits(vectors, texts) + b)
 
     def remap(self, a: float, b: float) -> None:
         """Put scores on the map ``(a, b)`` (see the class docstring; ``(1, 0)``: the

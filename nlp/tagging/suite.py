@@ -11,7 +11,7 @@ import numpy as np
 
 from nlp.tagging.evidence import encode_with_segments
 from nlp.tagging.table import KeyScores, LabelSummary, label_titles, summarise_scores
-from nlp.tagging.taggers import Tagger, scoring_order
+from nlp.tagging.taggers import Scores, Tagger, scoring_order
 from nlp.tagging.types import EmptyTextError, LabelScore, TextTags
 
 
@@ -107,8 +107,7 @@ class DocumentTags:
         }
 
 
-def key_matrix(tagged: Sequence[TextTags], key: str
-               ) -> tuple[list[str], np.ndarray, np.ndarray]:
+def key_matrix(tagged: Sequence[TextTags], key: str) -> Scores:
     """One output key of tagged texts as ``(labels sorted by id, scores (n, L) float32,
     predicted (n, L))``."""
     labels = sorted(t.label for t in tagged[0].tags[key]) if tagged else []

@@ -20,7 +20,7 @@ import numpy as np
 
 from nlp.tagging.evidence import Segments
 from nlp.tagging.scoring import ScoringLayer
-from nlp.tagging.taggers import Tagger, score_together
+from nlp.tagging.taggers import Scores, Tagger, score_together
 from nlp.training.decision import (
     Decision,
     decision_accuracy,
@@ -224,7 +224,7 @@ def cross_fit_gold(
         cross_fit_gold_scores(taggers, vectors, gold, n_folds, held_out, segments), len(gold))
 
 
-def predicted_labels(scored: dict[str, tuple[list[str], np.ndarray, np.ndarray]], n: int
+def predicted_labels(scored: dict[str, Scores], n: int
                      ) -> list[dict[str, set[str]]]:
     """Per row, the labels each key predicts (``C7`` dropped), from
     :func:`cross_fit_gold_scores`."""
@@ -239,14 +239,14 @@ def cross_fit_gold_scores(
     taggers: Sequence[Tagger], vectors: np.ndarray, gold: Sequence[GoldPassage],
     n_folds: int = 2, held_out: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
     segments: Sequence[Segments] | None = None,
-) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
+) -> dict[str, Scores]:
     """:func:`cross_fit_gold` as scores: ``{key: (labels, scores (n, L), predicted (n, L))}``
     for every output key, each passage's row from taggers whose rules (and score maps) were
     fitted on the passages of other documents."""
     import copy
 
     texts = [g.text for g in gold]
-    out: dict[str, tuple[list[str], np.ndarray, np.ndarray]] = {}
+    out: dict[str, Scores] = {}
     for train, test in document_folds(gold, n_folds):
         # one copy of each tagger per fold, refitted before any is scored: a tagger that
         # follows another's decisions (GDC sections linked to Action Lines) then reads the

@@ -121,7 +121,6 @@ def evaluate_gold(settings: Any, embedder: Any, keys: Sequence[str],
     return out
 
 
-
 # --------------------------------------------------------------------------------------------
 # A whole run
 
