@@ -550,6 +550,9 @@ def model_card(tagger: Any, taxonomy: Taxonomy) -> str:
     if m.get("training_data"):
         lines += ["", "Data files (SHA-256):", ""]
         lines += [f"- `{k}`: `{v[:16]}…`" for k, v in m["training_data"].items()]
+    if m.get("training_labels"):
+        lines += ["", "Labels written for this project, joined to the data by id (SHA-256):", ""]
+        lines += [f"- `{k}`: `{v[:16]}…`" for k, v in m["training_labels"].items()]
     lines += ["", "## Method", "",
               ("Each text is embedded once. Every label has a prototype (mean embedding of its "
               "taxonomy title, summary, scope items and keywords; SDG goals add their targets, "

@@ -351,12 +351,12 @@ def evaluate_action_lines(
         "pooling": pooling,
     }
     if held_out:
+        others = ", ".join(s for s in data.source_counts() if s != "wsis-prizes-2021")
         result["held_out"] = _held_out(data, ["wsis-prizes-2021"], config, progress, fits) | {
             "kind": "leave-Prizes-out",
-            "selection": ("trained on WSIS projects 2015, WSIS-SDG Matrix Plan items and "
-                          "rationales only; stacker and decision rule fitted "
-                          "leave-one-source-out over those (Plan items train but never "
-                          "calibrate: the prototypes are written from them)"),
+            "selection": (f"trained on the other sources only ({others}); stacker and decision "
+                          "rule fitted leave-one-source-out over those (Plan items train but "
+                          "never calibrate: the prototypes are written from them)"),
         }
     result["fits"] = {"computed": fits.computed, "from_cache": fits.loaded}
     return result

@@ -1,5 +1,6 @@
 """The Action Line trainer: supervised heads and prototypes on the WSIS Prizes, projects and
-Matrix texts when the data directory has them, the zero-shot rule otherwise."""
+Matrix texts and the Compact's paragraphs (Action Lines labelled in ``corpus/labels/``) when
+the data directory has them, the zero-shot rule otherwise."""
 
 from __future__ import annotations
 
@@ -9,8 +10,15 @@ from pathlib import Path
 import numpy as np
 
 from nlp import data as datasets
+from nlp.data.checksums import sha256_file
 from nlp.embed_cache import EmbeddingCache
-from nlp.labelled import Example, action_line_examples, calibration_mask, label_matrix
+from nlp.labelled import (
+    GDC_ACTION_LINE_LABELS,
+    Example,
+    action_line_examples,
+    calibration_mask,
+    label_matrix,
+)
 from nlp.tagging.taggers import ActionLineTagger
 from nlp.taxonomy import ACTION_LINES, Taxonomy
 from nlp.training.fit import ZeroShotCalibration, build_prototypes, fit_layer, zero_shot_calibration
@@ -43,11 +51,15 @@ def train_action_lines(
                         calibrate=calibration_mask(examples), keywords=keywords,
                         groups=action_line_groups(examples))
         bank, meta = evidence_bank(examples, vectors, {"wsis-prizes-2021", "wsis-projects-2015",
-                                                       "wsis-sdg-matrix-rationale", "feedback"})
+                                                       "wsis-sdg-matrix-rationale", "gdc-text",
+                                                       "feedback"})
         manifest = manifest_base(taxonomy, ACTION_LINES, cache.embedder, data_dir, AL_FILES,
                                  "supervised+prototypes")
         manifest["n_training_examples"] = len(examples)
         manifest["training_sources"] = count_sources(examples)
+        if any(e.source == "gdc-text" for e in examples):
+            manifest["training_labels"] = {
+                "corpus/labels/gdc-action-lines.jsonl": sha256_file(GDC_ACTION_LINE_LABELS)}
         fits = {"action_lines": fit}
         layer = fit.layer
         layer.pool, layer.pool_weight = True, POOL_WEIGHTS["action_lines"]

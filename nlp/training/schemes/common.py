@@ -61,7 +61,8 @@ def manifest_base(taxonomy: Taxonomy, scheme: str, embedder: Any, data_dir: Path
 
 
 AL_FILES = ("wsis-stocktaking/wsis-prizes-2021-train.csv",
-            "wsis-stocktaking/wsis-projects-data.csv", "wsis-sdg-matrix/actions.json")
+            "wsis-stocktaking/wsis-projects-data.csv", "wsis-sdg-matrix/actions.json",
+            "gdc-text/gdc-paragraphs.jsonl")
 SDG_FILES = ("qu-sdg-sentences/original_data.csv", "sdg-taxonomy/global_goals.yml",
              "sdg-taxonomy/global_targets.yml", "sdg-taxonomy/global_indicators.yml",
              "sdg-taxonomy/SDG_Target_Indicator_UNSD_2023.csv", "wsis-sdg-matrix/actions.json",

@@ -154,6 +154,10 @@ def test_trained_action_lines_with_feedback(tmp_path: Path, hash_embedder):
     manifest = json.loads((result.path / "manifest.json").read_text())
     assert manifest["training_sources"]["feedback"] == 1
     assert "wsis-stocktaking/wsis-projects-data.csv" in manifest["training_data"]
+    # the Compact's paragraphs train with the Action Lines labelled for them in the repository
+    assert manifest["training_sources"]["gdc-text"] > 100
+    assert set(manifest["training_labels"]) == {"corpus/labels/gdc-action-lines.jsonl"}
+    assert "Labels written for this project" in (result.path / "README.md").read_text()
     assert any(m["source"] == "feedback" for m in result.tagger.bank_meta)
     loaded = Tagger.load(result.path, hash_embedder)
     texts = ["Cybersecurity awareness for small firms"]
