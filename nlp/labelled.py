@@ -32,9 +32,10 @@ class FeedbackError(WsisError):
 class LabelFileError(WsisError):
     """A label file of the repository (``corpus/labels/``) is malformed."""
 
-# Action Lines of the Compact's paragraphs, labelled for this project (corpus/labels/README.md)
+
+# Action Lines labelled for this project (corpus/labels/README.md): of the Compact's
+# paragraphs, and of the digital public goods' descriptions
 GDC_ACTION_LINE_LABELS = PROJECT_ROOT / "corpus" / "labels" / "gdc-action-lines.jsonl"
-# ... and of the digital public goods' descriptions
 DPG_ACTION_LINE_LABELS = PROJECT_ROOT / "corpus" / "labels" / "dpg-action-lines.jsonl"
 
 
