@@ -418,7 +418,7 @@ def _pooling_section(results: dict[str, dict[str, Any]],
               + (" (" + ", ".join(f"{SCHEME_NAMES.get(k, k)} {v:g}" for k, v in shipped.items())
                  + ")" if shipped else "")
               + " were chosen on these rows (nlp/training/schemes/common.py), so a row at a "
-              "shipped weight is not independent of that choice (leave-Prizes-out scores the "
+              "shipped weight is not independent of that choice (the held-out Prizes scores the "
               "same 180 projects as the Prizes folds): the nested rows are the figures, and the "
               "gold set (section 3), never used to choose, is the check."), ""]
     found = False

@@ -25,6 +25,9 @@ SYSTEMS = tuple(SYSTEM_COMPONENTS)
 SUPERVISED = ("head", "knn", "lexical")
 # The decision objective each trainer uses (see nlp.training.trainers).
 OBJECTIVES = {ACTION_LINES: "micro_f1", SDGS: "decision_accuracy"}
+# Action Line sources held out in turn: the WSIS Prizes projects (the genre of the independent
+# Prizes evaluation) and the Compact's paragraphs (policy prose, labelled here).
+AL_HELD_OUT_SOURCES = ("wsis-prizes-2021", "gdc-text")
 # SDG sources held out in turn, in report order.
 SDG_HELD_OUT_SOURCES = (
     "qu-sdg-sentences", "trail22-un", "trail22-paper", "trail22-additional",

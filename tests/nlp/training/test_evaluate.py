@@ -438,7 +438,7 @@ def test_smoke_run_writes_every_report(app, tmp_path: Path, monkeypatch: pytest.
     markdown = (out / "tagger-eval.md").read_text()
     for text in ("Wall time:", "Machine:", "Embedding model: `hash:256`", "## 1. In-source",
                  "## 2. Held-out sources", "## 3. Gold set", "## 4. Ablation",
-                 "leave-Prizes-out", "qu-sdg-sentences"):
+                 "leave-one-source-out", "wsis-prizes-2021", "qu-sdg-sentences"):
         assert text in markdown
     report = json.loads((out / "tagger-eval.json").read_text())
     for scheme in ("action-lines", "sdgs"):
@@ -448,3 +448,6 @@ def test_smoke_run_writes_every_report(app, tmp_path: Path, monkeypatch: pytest.
             assert {"precision", "recall", "micro_f1", "decision_accuracy"} <= set(
                 figures["systems"]["trained"])
     assert len(report["schemes"]["sdgs"]["held_out"]["sources"]) == 2
+    # Action Lines hold out the Prizes projects and the Compact's paragraphs (policy prose)
+    assert set(report["schemes"]["action-lines"]["held_out"]["sources"]) == {
+        "wsis-prizes-2021", "gdc-text"}
