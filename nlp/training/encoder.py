@@ -117,7 +117,9 @@ def train_encoder(
         finetune_encoder(
             [e.text for e in examples], [[f"al:{lab}" for lab in e.labels] for e in examples],
             base_model, tuned, progress=progress, name=out_dir.name,
-            data_files=datasets.dataset_hashes(data_dir, AL_FILES), extra_manifest=extra,
+            data_files=datasets.dataset_hashes(
+                data_dir, [f for f in AL_FILES if not f.startswith("gdc-text/")]),
+            extra_manifest=extra,
             anchor_texts=anchors, anchor_weight=recipe.anchor_weight, **settings)
         if tuned != out_dir:
             interpolate_encoder(base_model, tuned, recipe.interpolate, out_dir)

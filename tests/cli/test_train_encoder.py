@@ -63,6 +63,9 @@ def test_train_encoder_writes_a_body_with_its_recipe(models_env: Path) -> None:
     assert manifest["n_labels"] == 18 and all(lab.startswith("al:") for lab in manifest["labels"])
     assert manifest["texts_per_source"]["wsis-prizes-2021"] > 100
     assert manifest["data_files"] and all(len(h) == 64 for h in manifest["data_files"].values())
+    # the Compact's labelled paragraphs train the Action Line layer, not the body
+    assert "gdc-text" not in manifest["texts_per_source"]
+    assert not any(f.startswith("gdc-text/") for f in manifest["data_files"])
     assert data_dir() is not None
 
     # the same recipe saved as a weight-space average with the base model
